@@ -1,0 +1,50 @@
+"""Instance files: schema, loading, validation, bundled instances, generators and traces."""
+
+from edgebound.instances.io import bundled, load, loads, save, dumps
+from edgebound.instances.schema import (
+    SCHEMA_VERSION,
+    Demand,
+    GeneratorProfile,
+    Instance,
+    Link,
+    Node,
+    Policy,
+    ReleaseProcess,
+    Replicas,
+    Service,
+    Site,
+    State,
+    Topology,
+    TraceProfile,
+    Version,
+    Workload,
+    fits,
+)
+from edgebound.instances.validate import Report, check
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Demand",
+    "GeneratorProfile",
+    "Instance",
+    "Link",
+    "Node",
+    "Policy",
+    "ReleaseProcess",
+    "Replicas",
+    "Report",
+    "Service",
+    "Site",
+    "State",
+    "Topology",
+    "TraceProfile",
+    "Version",
+    "Workload",
+    "bundled",
+    "check",
+    "dumps",
+    "fits",
+    "load",
+    "loads",
+    "save",
+]
