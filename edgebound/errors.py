@@ -80,6 +80,8 @@ class Problem:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -1,6 +1,7 @@
 """Objective evaluators independent of any solver: the referee of every model."""
 
 from edgebound.evaluate.common import Evaluation, Violation
+from edgebound.evaluate.dispatch import evaluate
 from edgebound.evaluate.queueing import (
     erlang_b,
     erlang_c,
@@ -15,6 +16,7 @@ __all__ = [
     "Evaluation",
     "Violation",
     "erlang_b",
+    "evaluate",
     "erlang_c",
     "erlang_c_table",
     "mmc_mean_response",

@@ -164,6 +164,11 @@ def loads(text: str, source: str | None = None) -> Instance:
     True
     """
     data = _parse_text(text, source or "<text>")
+    if data is None:
+        raise InstanceError(
+            [Problem("file", Problem.MISSING, "the file is empty; an instance needs name, topology and services")],
+            source,
+        )
     if not isinstance(data, Mapping):
         raise InstanceError(
             [Problem("file", data, "must be a mapping with name, topology and services at the top")],
@@ -308,6 +313,8 @@ def _problems_from_pydantic(exc: ValidationError, data: Mapping[str, Any]) -> li
                 msg += f" Allowed here: {', '.join(allowed)}"
             problems.append(Problem(path, Problem.MISSING, msg))
             continue
+        if kind == "union_tag_invalid":
+            path, value = f"{path}.kind", ctx.get("tag", value)
         problems.append(Problem(path, value, _message(kind, ctx, err["msg"], value, loc)))
     return _dedupe(problems)
 
@@ -372,7 +379,7 @@ def _message(kind: str, ctx: dict[str, Any], msg: str, value: Any, loc: tuple[An
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        return f"must have kind {ctx.get('expected_tags')}"
+        return f"must be one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         return "must say its kind: 'trace' or 'generator'"
     if kind == "value_error":

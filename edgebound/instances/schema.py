@@ -52,7 +52,7 @@ def _f(description: str, unit: str | None = None, **kwargs: Any) -> Any:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- topology
@@ -231,7 +231,7 @@ class Policy(_Frozen):
     weights: dict[str, Annotated[float, Field(ge=0)]] = _f(
         "Weights of the weighted-sum objective by name; unnamed objectives weigh 0. MMV names: "
         "delay, accuracy, security, reliability (the versioning paper uses 1, 10, 10, 10). "
-        "Placement names: latency, energy, cost, dropped, migrations.",
+        "Placement names: latency, p95_latency, energy, cost, dropped, migrations.",
         default_factory=lambda: {"delay": 1.0, "accuracy": 10.0, "security": 10.0, "reliability": 10.0},
     )
     max_utilization: Annotated[float, Field(gt=0, lt=1)] = _f(
@@ -260,7 +260,6 @@ class Policy(_Frozen):
         "ms",
         default=None,
     )
-    drop_penalty_per_req: NonNeg = _f("Penalty per dropped request/s in the placement objective.", "1/(req/s)", default=1.0)
 
 
 class Replicas(_Frozen):

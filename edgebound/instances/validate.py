@@ -8,7 +8,6 @@ be left out of every model, or a value whose size suggests the wrong unit).
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -140,11 +139,11 @@ def check(inst: Instance) -> Report:
     regions = {n.region for n in topo.nodes if n.region is not None}
     for k, svc in enumerate(inst.services):
         base = f"services[{k}]"
-        labels = Counter(v.key for v in svc.versions)
+        first_seen: dict[tuple[int, int], int] = {}
         for j, v in enumerate(svc.versions):
-            if labels[v.key] > 1:
-                errors.append(Problem(f"{base}.versions[{j}]", v.label, f"is listed {labels[v.key]} times in {svc.name}"))
-                labels[v.key] = 0
+            if v.key in first_seen:
+                errors.append(Problem(f"{base}.versions[{j}]", v.label, f"duplicates {base}.versions[{first_seen[v.key]}] of {svc.name}"))
+            first_seen.setdefault(v.key, j)
         if svc.allowed_regions is not None:
             for r, region in enumerate(svc.allowed_regions):
                 if region not in regions:

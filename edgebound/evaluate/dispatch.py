@@ -1,0 +1,65 @@
+"""One entry point that evaluates a decision of either family."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from edgebound.errors import DecisionError, Problem
+from edgebound.evaluate.common import Evaluation
+from edgebound.instances import Instance
+
+__all__ = ["evaluate"]
+
+
+def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
+    """Evaluate a decision in plain (JSON) form, dispatching on its family.
+
+    The family is ``decision["model"]`` (``"mmv"`` or ``"placement"``) when given; otherwise
+    a decision with ``versions`` is MMV and one with ``routing`` is placement.
+
+    Parameters
+    ----------
+    instance : Instance
+    decision : mapping
+        See :func:`edgebound.evaluate.mmv.evaluate_mmv` and
+        :func:`edgebound.evaluate.placement.evaluate_placement` for the two forms.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    DecisionError
+        If the family cannot be told or the decision does not match the instance.
+
+    Examples
+    --------
+    >>> from edgebound.instances import load
+    >>> inst = load("gentzen-star4")
+    >>> dec = {"model": "mmv", "replicas": {s: {"E1": 1} for s in inst.service_names}}
+    >>> evaluate(inst, dec).feasible
+    True
+    """
+    if not isinstance(decision, Mapping):
+        raise DecisionError([Problem("decision", decision, "must be a mapping (a JSON object)")])
+    family = decision.get("model")
+    if family is None:
+        if "versions" in decision:
+            family = "mmv"
+        elif "routing" in decision:
+            family = "placement"
+        else:
+            raise DecisionError(
+                [Problem("model", Problem.MISSING, "is needed: say 'mmv' or 'placement'")]
+            )
+    if family == "mmv":
+        from edgebound.evaluate.mmv import evaluate_mmv
+
+        return evaluate_mmv(instance, decision)
+    if family == "placement":
+        from edgebound.evaluate.placement import evaluate_placement
+
+        return evaluate_placement(instance, decision)
+    raise DecisionError([Problem("model", family, "must be 'mmv' or 'placement'")])
