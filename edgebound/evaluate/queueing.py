@@ -45,6 +45,9 @@ def erlang_b(c: int, a: float) -> float:
     b = 1.0
     for k in range(1, int(c) + 1):
         b = a * b / (k + a * b)
+        if b == 0.0:
+            # Once underflowed, b stays 0; stopping keeps huge c (say 10**12) from looping.
+            break
     return b
 
 
@@ -77,7 +80,7 @@ def erlang_c_table(c_max: int, a: float) -> np.ndarray:
     Examples
     --------
     >>> erlang_c_table(3, 1.0).round(6).tolist()
-    [1.0, 1.0, 0.333333, 0.045455]
+    [1.0, 1.0, 0.333333, 0.090909]
     """
     _check(c_max, a)
     out = np.ones(int(c_max) + 1)

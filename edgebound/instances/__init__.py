@@ -1,6 +1,6 @@
 """Instance files: schema, loading, validation, bundled instances, generators and traces."""
 
-from edgebound.instances.io import bundled, load, loads, save, dumps
+from edgebound.instances.io import bundled, dumps, load, loads, save
 from edgebound.instances.schema import (
     SCHEMA_VERSION,
     Demand,

@@ -60,7 +60,13 @@ def bundled_path(name: str) -> Path:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise InstanceError(
-            [Problem("name", name, f"is neither a file nor a bundled instance ({', '.join(names)}){hint}")]
+            [
+                Problem(
+                    "name",
+                    name,
+                    f"is neither a file nor a bundled instance ({', '.join(names)}){hint}",
+                )
+            ]
         )
     return path
 
@@ -75,7 +81,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -92,7 +98,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def _parse_text(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
@@ -100,7 +106,9 @@ def _parse_text(text: str, source: str) -> Any:
             [Problem(where, Problem.MISSING, f"is not valid YAML: {exc.problem}")], source
         ) from None
     except yaml.YAMLError as exc:
-        raise InstanceError([Problem("file", Problem.MISSING, f"is not valid YAML: {exc}")], source) from None
+        raise InstanceError(
+            [Problem("file", Problem.MISSING, f"is not valid YAML: {exc}")], source
+        ) from None
 
 
 # --------------------------------------------------------------------------- load / save
@@ -151,7 +159,9 @@ def load(source: str | Path | Mapping[str, Any] | Instance) -> Instance:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError([Problem("file", text_source, f"cannot be read ({exc})")], text_source) from None
+        raise InstanceError(
+            [Problem("file", text_source, f"cannot be read ({exc})")], text_source
+        ) from None
     return loads(text, source=text_source)
 
 
@@ -166,12 +176,22 @@ def loads(text: str, source: str | None = None) -> Instance:
     data = _parse_text(text, source or "<text>")
     if data is None:
         raise InstanceError(
-            [Problem("file", Problem.MISSING, "the file is empty; an instance needs name, topology and services")],
+            [
+                Problem(
+                    "file",
+                    Problem.MISSING,
+                    "the file is empty; an instance needs name, topology and services",
+                )
+            ],
             source,
         )
     if not isinstance(data, Mapping):
         raise InstanceError(
-            [Problem("file", data, "must be a mapping with name, topology and services at the top")],
+            [
+                Problem(
+                    "file", data, "must be a mapping with name, topology and services at the top"
+                )
+            ],
             source,
         )
     return _from_mapping(data, source)
@@ -249,7 +269,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     for i, part in enumerate(loc):
         if i > 0 and loc[i - 1] == "profile" and part in ("trace", "generator"):
             continue
-        if isinstance(part, str) and (part.startswith("function-") or part in ("constrained-float",)):
+        if isinstance(part, str) and (
+            part.startswith("function-") or part in ("constrained-float",)
+        ):
             continue
         out.append(part)
     return tuple(out)
@@ -263,7 +285,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        fields = getattr(model, "model_fields", {})
+        field = fields.get(part)
         if field is None:
             return None
         ann = field.annotation
@@ -325,7 +348,10 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     seen: set[str] = set()
     out = []
     for p in problems:
-        deeper = any(q != p.path and (q.startswith(p.path + "[") or q.startswith(p.path + ".")) for q in paths)
+        deeper = any(
+            q != p.path and (q.startswith(p.path + "[") or q.startswith(p.path + "."))
+            for q in paths
+        )
         if p.message.startswith("must have at least") and deeper:
             continue
         if str(p) not in seen:

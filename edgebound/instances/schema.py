@@ -47,7 +47,7 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_
 
 def _f(description: str, unit: str | None = None, **kwargs: Any) -> Any:
     """A field with a description and, when the value has one, a unit."""
-    extra = {"unit": unit} if unit else None
+    extra: dict[str, Any] | None = {"unit": unit} if unit else None
     return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
@@ -69,19 +69,25 @@ class Node(_Frozen):
     ram_gb: NonNeg = _f("Memory capacity.", "GB")
     disk_gb: NonNeg = _f("Disk capacity.", "GB", default=1000.0)
     gpus: Annotated[int, Field(ge=0)] = _f("Number of GPUs.", "GPU", default=0)
-    idle_power_w: NonNeg = _f("Power drawn when the node is on and idle (CPU part).", "W", default=0.0)
+    idle_power_w: NonNeg = _f(
+        "Power drawn when the node is on and idle (CPU part).", "W", default=0.0
+    )
     dynamic_power_w: NonNeg = _f(
         "Extra power at 100 % CPU utilization; power is linear in utilization.", "W", default=0.0
     )
     gpu_idle_power_w: NonNeg = _f("Idle power of one GPU while the node is on.", "W", default=0.0)
-    gpu_dynamic_power_w: NonNeg = _f("Extra power of one GPU at 100 % utilization.", "W", default=0.0)
+    gpu_dynamic_power_w: NonNeg = _f(
+        "Extra power of one GPU at 100 % utilization.", "W", default=0.0
+    )
     power_cap_w: NonNeg | None = _f(
         "Cap on the node's CPU-side power (idle + dynamic); null means no cap.", "W", default=None
     )
     gpu_power_cap_w: NonNeg | None = _f(
         "Cap on the power of each GPU of the node; null means no cap.", "W", default=None
     )
-    cost_per_vcpu_hour: NonNeg = _f("Price of one allocated vCPU for one hour.", "USD/h", default=0.0)
+    cost_per_vcpu_hour: NonNeg = _f(
+        "Price of one allocated vCPU for one hour.", "USD/h", default=0.0
+    )
     cost_per_gpu_hour: NonNeg = _f("Price of one allocated GPU for one hour.", "USD/h", default=0.0)
 
 
@@ -100,7 +106,9 @@ class Link(_Frozen):
     latency_ms: NonNeg = _f(
         "Delay a request pays to cross the link (responses are not counted again).", "ms"
     )
-    bandwidth_mbps: NonNeg | None = _f("Link bandwidth; null means unconstrained.", "Mbit/s", default=None)
+    bandwidth_mbps: NonNeg | None = _f(
+        "Link bandwidth; null means unconstrained.", "Mbit/s", default=None
+    )
 
 
 class Topology(_Frozen):
@@ -108,7 +116,9 @@ class Topology(_Frozen):
 
     nodes: tuple[Node, ...] = _f("Machines that host replicas.", min_length=1)
     sites: tuple[Site, ...] = _f("Origins of requests (continuum setting).", default=())
-    links: tuple[Link, ...] = _f("Undirected links; the graph must connect what is used.", default=())
+    links: tuple[Link, ...] = _f(
+        "Undirected links; the graph must connect what is used.", default=()
+    )
     master: Name | None = _f(
         "Node that receives all requests in the versioning setting; a node's transmission "
         "delay is its shortest-path latency to the master.",
@@ -185,21 +195,25 @@ class Service(_Frozen):
 class TraceProfile(_Frozen):
     """Shape of the load taken from a bundled (or user) trace, scaled to the demand's mean."""
 
-    kind: Literal["trace"] = "trace"
+    kind: Literal["trace"] = _f("Profile kind: 'trace'.")
     trace: str = _f("Bundled trace name (see `edgebound.instances.traces`) or a CSV path.")
-    start: Annotated[int, Field(ge=0)] = _f("First sample of the trace to use.", "sample", default=0)
+    start: Annotated[int, Field(ge=0)] = _f(
+        "First sample of the trace to use.", "sample", default=0
+    )
 
 
 class GeneratorProfile(_Frozen):
     """A seeded synthetic shape: diurnal sine plus lognormal noise and rare bursts."""
 
-    kind: Literal["generator"] = "generator"
+    kind: Literal["generator"] = _f("Profile kind: 'generator'.")
     seed: int = _f("Seed of the generator.", default=0)
     period_s: Annotated[float, Field(gt=0)] = _f("Period of the daily cycle.", "s", default=86400.0)
     amplitude: Prob = _f("Relative amplitude of the cycle.", "1", default=0.5)
     noise: NonNeg = _f("Std. dev. of the multiplicative lognormal noise.", "1", default=0.1)
     burst_prob: Prob = _f("Probability that a step carries a burst.", "1", default=0.0)
-    burst_factor: Annotated[float, Field(ge=1)] = _f("Load multiplier of a burst.", "1", default=2.0)
+    burst_factor: Annotated[float, Field(ge=1)] = _f(
+        "Load multiplier of a burst.", "1", default=2.0
+    )
 
 
 Profile = Annotated[TraceProfile | GeneratorProfile, Field(discriminator="kind")]
@@ -209,7 +223,9 @@ class Demand(_Frozen):
     """Requests for one service from one site (or to the master in the versioning setting)."""
 
     service: Name = _f("Service the requests are for.")
-    site: Name | None = _f("Origin site; null means the master node (versioning setting).", default=None)
+    site: Name | None = _f(
+        "Origin site; null means the master node (versioning setting).", default=None
+    )
     rate_rps: NonNeg = _f("Mean arrival rate (Poisson).", "req/s")
     profile: Profile | None = _f("Time-varying shape, scaled to mean `rate_rps`.", default=None)
 
@@ -218,8 +234,12 @@ class Workload(_Frozen):
     """All demands and the time step of time-varying ones."""
 
     demands: tuple[Demand, ...] = _f("One entry per (service, site).", default=())
-    step_s: Annotated[float, Field(gt=0)] = _f("Length of one period of a demand series.", "s", default=300.0)
-    horizon_steps: Annotated[int, Field(ge=1)] = _f("Number of periods of a demand series.", default=12)
+    step_s: Annotated[float, Field(gt=0)] = _f(
+        "Length of one period of a demand series.", "s", default=300.0
+    )
+    horizon_steps: Annotated[int, Field(ge=1)] = _f(
+        "Number of periods of a demand series.", default=12
+    )
 
 
 # --------------------------------------------------------------------------- policy, state
@@ -232,7 +252,12 @@ class Policy(_Frozen):
         "Weights of the weighted-sum objective by name; unnamed objectives weigh 0. MMV names: "
         "delay, accuracy, security, reliability (the versioning paper uses 1, 10, 10, 10). "
         "Placement names: latency, p95_latency, energy, cost, dropped, migrations.",
-        default_factory=lambda: {"delay": 1.0, "accuracy": 10.0, "security": 10.0, "reliability": 10.0},
+        default_factory=lambda: {
+            "delay": 1.0,
+            "accuracy": 10.0,
+            "security": 10.0,
+            "reliability": 10.0,
+        },
     )
     max_utilization: Annotated[float, Field(gt=0, lt=1)] = _f(
         "Upper limit of the load λ/(cμ) of each service (eq 1 of the versioning paper).",
@@ -279,7 +304,9 @@ class State(_Frozen):
         default_factory=dict,
     )
     placement: tuple[Replicas, ...] = _f("Current replicas (for migration counts).", default=())
-    time_s: NonNeg = _f("Current time; versions released later are not yet available.", "s", default=0.0)
+    time_s: NonNeg = _f(
+        "Current time; versions released later are not yet available.", "s", default=0.0
+    )
 
 
 # --------------------------------------------------------------------------- instance
@@ -298,7 +325,9 @@ class Instance(_Frozen):
 
     schema_version: Literal[1] = _f("Version of the instance schema.", default=SCHEMA_VERSION)
     name: Name = _f("Instance name.")
-    description: str = _f("Free text: origin, choices made where the sources leave numbers open.", default="")
+    description: str = _f(
+        "Free text: origin, choices made where the sources leave numbers open.", default=""
+    )
     topology: Topology = _f("Nodes, sites, links.")
     services: tuple[Service, ...] = _f("Services / ML models.", min_length=1)
     workload: Workload = _f("Demands.", default_factory=Workload)
@@ -437,9 +466,9 @@ def fits(version: Version, node: Node, service: Service | None = None) -> bool:
     >>> fits(v, Node(name="a", cpu=1, ram_gb=8))
     False
     """
-    if service is not None and service.allowed_regions is not None:
-        if node.region not in service.allowed_regions:
-            return False
+    allowed = service.allowed_regions if service is not None else None
+    if allowed is not None and node.region not in allowed:
+        return False
     return (
         version.cpu <= node.cpu
         and version.ram_gb <= node.ram_gb

@@ -87,7 +87,9 @@ def load_trace(name: str) -> tuple[np.ndarray, np.ndarray]:
                 stamp = datetime.strptime(row[0].strip(), "%Y-%m-%d %H:%M:%S")
                 value = float(row[1])
             except (ValueError, IndexError):
-                raise ValueError(f"{path.name}: line {line} is not 'YYYY-MM-DD HH:MM:SS,number'") from None
+                raise ValueError(
+                    f"{path.name}: line {line} is not 'YYYY-MM-DD HH:MM:SS,number'"
+                ) from None
             if value < 0 or not np.isfinite(value):
                 raise ValueError(f"{path.name}: line {line}: value {value} must be finite and >= 0")
             times.append(stamp.timestamp())
@@ -136,7 +138,7 @@ def shape(profile: TraceProfile | GeneratorProfile, step_s: float, steps: int) -
 
     Examples
     --------
-    >>> s = shape(GeneratorProfile(seed=1, noise=0.0), 3600.0, 24)
+    >>> s = shape(GeneratorProfile(kind="generator", seed=1, noise=0.0), 3600.0, 24)
     >>> round(float(s.mean()), 6)
     1.0
     """
@@ -153,7 +155,11 @@ def shape(profile: TraceProfile | GeneratorProfile, step_s: float, steps: int) -
     t = step_s * np.arange(steps)
     base = 1.0 + profile.amplitude * np.sin(2.0 * np.pi * t / profile.period_s)
     sigma = profile.noise
-    noise = rng.lognormal(mean=-0.5 * sigma**2, sigma=sigma, size=steps) if sigma > 0 else np.ones(steps)
+    noise = (
+        rng.lognormal(mean=-0.5 * sigma**2, sigma=sigma, size=steps)
+        if sigma > 0
+        else np.ones(steps)
+    )
     bursts = np.where(rng.random(steps) < profile.burst_prob, profile.burst_factor, 1.0)
     return base * noise * bursts
 
@@ -170,7 +176,9 @@ def demand_series(inst: Instance, steps: int | None = None) -> np.ndarray:
     (5, 12)
     """
     n = inst.workload.horizon_steps if steps is None else steps
-    return np.vstack([_one(d, inst.workload.step_s, n) for d in inst.workload.demands]).reshape(-1, n)
+    return np.vstack([_one(d, inst.workload.step_s, n) for d in inst.workload.demands]).reshape(
+        -1, n
+    )
 
 
 def _one(d: Demand, step_s: float, steps: int) -> np.ndarray:

@@ -60,18 +60,24 @@ def test_resample_weights_gaps_by_time() -> None:
 
 
 def test_trace_shape_has_mean_one_over_the_trace_and_wraps() -> None:
-    prof = TraceProfile(trace="nyc_taxi")
+    prof = TraceProfile(kind="trace", trace="nyc_taxi")
     full = traces.length("nyc_taxi", step_s=1800.0)
     s = traces.shape(prof, 1800.0, full)
     assert s.mean() == pytest.approx(1.0)
-    wrapped = traces.shape(TraceProfile(trace="nyc_taxi", start=full - 2), 1800.0, 4)
+    wrapped = traces.shape(TraceProfile(kind="trace", trace="nyc_taxi", start=full - 2), 1800.0, 4)
     assert wrapped[2:].tolist() == pytest.approx(s[:2].tolist())
 
 
 def test_generator_shape_is_seeded() -> None:
-    a = traces.shape(GeneratorProfile(seed=3, noise=0.3, burst_prob=0.1), 300.0, 500)
-    b = traces.shape(GeneratorProfile(seed=3, noise=0.3, burst_prob=0.1), 300.0, 500)
-    c = traces.shape(GeneratorProfile(seed=4, noise=0.3, burst_prob=0.1), 300.0, 500)
+    a = traces.shape(
+        GeneratorProfile(kind="generator", seed=3, noise=0.3, burst_prob=0.1), 300.0, 500
+    )
+    b = traces.shape(
+        GeneratorProfile(kind="generator", seed=3, noise=0.3, burst_prob=0.1), 300.0, 500
+    )
+    c = traces.shape(
+        GeneratorProfile(kind="generator", seed=4, noise=0.3, burst_prob=0.1), 300.0, 500
+    )
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.all(a > 0)
 

@@ -1,0 +1,51 @@
+"""The interface between model builders and the solver layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyomo.environ as pyo
+
+from edgebound.instances import Instance
+
+__all__ = ["BuiltModel"]
+
+
+@dataclass
+class BuiltModel:
+    """A Pyomo model together with what is needed to read its answer back.
+
+    Parameters
+    ----------
+    name : str
+        Model family, e.g. ``"mmv"``; also the evaluator family of its decisions.
+    instance : Instance
+        The instance it was built from.
+    pyomo : pyomo.environ.ConcreteModel
+        The model, with exactly one active objective.
+    decode : callable
+        Reads the loaded variable values of ``pyomo`` and returns the decision in plain form.
+    objective_name : str
+        The evaluator objective that the model's objective equals on every decision.
+    build_s : float
+        Seconds spent building.
+    describe : callable, optional
+        Maps a constraint component name to a sentence in the instance's terms, used by
+        infeasibility diagnosis.
+    notes : tuple of str
+        What pre-solve did (e.g. versions left out because they fit nowhere).
+    stats : dict
+        Size information (variables, binaries, constraints, ...).
+    """
+
+    name: str
+    instance: Instance
+    pyomo: pyo.ConcreteModel
+    decode: Callable[[pyo.ConcreteModel], dict[str, Any]]
+    objective_name: str
+    build_s: float
+    describe: Callable[[str], str] | None = None
+    notes: tuple[str, ...] = ()
+    stats: dict[str, Any] = field(default_factory=dict)
