@@ -38,6 +38,9 @@ class BuiltModel:
         What pre-solve did (e.g. versions left out because they fit nowhere).
     stats : dict
         Size information (variables, binaries, constraints, ...).
+    context : callable, optional
+        Given the rows of a conflict, sentences on what the demand side needs, so that a
+        conflict among capacity rows also says what they fall short of.
     """
 
     name: str
@@ -49,3 +52,4 @@ class BuiltModel:
     describe: Callable[[str], str] | None = None
     notes: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
+    context: Callable[[tuple[str, ...]], list[str]] | None = None

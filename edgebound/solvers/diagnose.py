@@ -84,10 +84,14 @@ def diagnose(built: BuiltModel, *, time_limit: float = 10.0) -> Conflict | None:
     >>> from edgebound.models import mmv
     >>> data = load("gentzen-star4").model_dump()
     >>> for n in data["topology"]["nodes"]:
-    ...     n["cpu"] = 5.0
+    ...     n["cpu"] = 7.0
+    >>> for d in data["workload"]["demands"]:
+    ...     d["rate_rps"] = 120.0
     >>> print(diagnose(mmv.build(load(data))))  # doctest: +ELLIPSIS
     These limits cannot all hold:
+      - node E1: 7 vCPU
     ...
+      - stable service needs at least 30 vCPU in all (...); nodes E1, E2, E3, E4 have 28
     """
     m = built.pyomo.clone()
     for obj in m.component_data_objects(pyo.Objective, active=True):
@@ -98,10 +102,10 @@ def diagnose(built: BuiltModel, *, time_limit: float = 10.0) -> Conflict | None:
         return None
     rows = []
     for name in DIAGNOSABLE:
-        comp = m.component(name)
-        if comp is None:
-            continue
-        rows += [c for c in comp.values() if c.active]
+        # rows of that name at the top or inside any block (one block per period)
+        for comp in m.component_objects(pyo.Constraint, active=True, descend_into=True):
+            if comp.local_name == name:
+                rows += [c for c in comp.values() if c.active]
     kept = []
     for row in rows:
         row.deactivate()
@@ -112,4 +116,7 @@ def diagnose(built: BuiltModel, *, time_limit: float = 10.0) -> Conflict | None:
         kept.append(row)
     names = tuple(r.name for r in kept)
     describe = built.describe or (lambda s: s)
-    return Conflict(rows=names, explanation=tuple(describe(n) for n in names), solves=solves)
+    lines = [describe(n) for n in names]
+    if built.context is not None:
+        lines += built.context(names)
+    return Conflict(rows=names, explanation=tuple(lines), solves=solves)

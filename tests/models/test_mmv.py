@@ -220,3 +220,27 @@ def test_time_limited_solve_is_never_called_optimal() -> None:
             solve(mmv.build(inst), time_limit=0.05, require_optimal=True)
     else:
         assert res.optimal and res.gap is not None and res.gap <= 1e-6
+
+
+def test_infeasible_model_is_diagnosed_in_instance_terms() -> None:
+    from edgebound.solvers import diagnose
+
+    data = load("gentzen-star4").model_dump()
+    for node in data["topology"]["nodes"]:
+        node["cpu"] = 7.0
+    for demand in data["workload"]["demands"]:
+        demand["rate_rps"] = 120.0  # every model now needs 2 replicas: 30 vCPU > 28
+    built = mmv.build(load(data))
+    assert solve(built).termination is Termination.INFEASIBLE
+    conflict = diagnose(built)
+    assert conflict is not None
+    assert set(conflict.rows) == {f"period.capacity[cpu,E{i}]" for i in range(1, 5)}
+    text = str(conflict)
+    assert "node E1: 7 vCPU" in text
+    assert "needs at least 30 vCPU in all" in text and "have 28" in text
+
+
+def test_diagnose_returns_none_for_feasible_model() -> None:
+    from edgebound.solvers import diagnose
+
+    assert diagnose(mmv.build(load("gentzen-star4"))) is None
