@@ -8,6 +8,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
+from edgebound.evaluate.common import Evaluation
 from edgebound.instances import Instance
 
 __all__ = ["BuiltModel"]
@@ -41,6 +42,9 @@ class BuiltModel:
     context : callable, optional
         Given the rows of a conflict, sentences on what the demand side needs, so that a
         conflict among capacity rows also says what they fall short of.
+    evaluate : callable, optional
+        The referee of this model's decisions; by default
+        :func:`edgebound.evaluate.evaluate` on the instance.
     """
 
     name: str
@@ -53,3 +57,4 @@ class BuiltModel:
     notes: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
     context: Callable[[tuple[str, ...]], list[str]] | None = None
+    evaluate: Callable[[dict[str, Any]], Evaluation] | None = None

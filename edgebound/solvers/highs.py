@@ -127,7 +127,10 @@ def solve(
     if has_solution:
         res.solution_loader.load_vars()
         decision = model.decode(model.pyomo)
-        evaluation = evaluate(model.instance, decision)
+        if model.evaluate is not None:
+            evaluation = model.evaluate(decision)
+        else:
+            evaluation = evaluate(model.instance, decision)
         referee = evaluation.objectives.get(model.objective_name)
         if (
             objective is not None
