@@ -15,8 +15,9 @@ __all__ = ["evaluate"]
 def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
     """Evaluate a decision in plain (JSON) form, dispatching on its family.
 
-    The family is ``decision["model"]`` (``"mmv"`` or ``"placement"``) when given; otherwise
-    a decision with ``versions`` is MMV and one with ``routing`` is placement.
+    The family is ``decision["model"]`` (``"mmv"``, ``"mmv_schedule"`` or ``"placement"``)
+    when given; otherwise a decision with ``periods`` is an MMV schedule, one with
+    ``versions`` is MMV and one with ``routing`` is placement.
 
     Parameters
     ----------
@@ -46,20 +47,32 @@ def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
         raise DecisionError([Problem("decision", decision, "must be a mapping (a JSON object)")])
     family = decision.get("model")
     if family is None:
-        if "versions" in decision:
+        if "periods" in decision:
+            family = "mmv_schedule"
+        elif "versions" in decision:
             family = "mmv"
         elif "routing" in decision:
             family = "placement"
         else:
             raise DecisionError(
-                [Problem("model", Problem.MISSING, "is needed: say 'mmv' or 'placement'")]
+                [
+                    Problem(
+                        "model",
+                        Problem.MISSING,
+                        "is needed: say 'mmv', 'mmv_schedule' or 'placement'",
+                    )
+                ]
             )
     if family == "mmv":
         from edgebound.evaluate.mmv import evaluate_mmv
 
         return evaluate_mmv(instance, decision)
+    if family == "mmv_schedule":
+        from edgebound.evaluate.mmv_schedule import evaluate_mmv_schedule
+
+        return evaluate_mmv_schedule(instance, decision)
     if family == "placement":
         from edgebound.evaluate.placement import evaluate_placement
 
         return evaluate_placement(instance, decision)
-    raise DecisionError([Problem("model", family, "must be 'mmv' or 'placement'")])
+    raise DecisionError([Problem("model", family, "must be 'mmv', 'mmv_schedule' or 'placement'")])

@@ -199,7 +199,7 @@ def evaluate_mmv_schedule(
     )
     details = {
         "periods": [
-            {"weight": float(wt[t]), "objectives": e.to_dict()["objectives"]}
+            {"weight": float(wt[t]), "objectives": e.to_dict()["objectives"], **e.details}
             for t, e in enumerate(per)
         ]
     }

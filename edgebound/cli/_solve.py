@@ -1,0 +1,316 @@
+"""Commands that solve and bound models: solve, bound."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from edgebound.cli._app import (
+    EXIT_INFEASIBLE,
+    EXIT_NOT_OPTIMAL,
+    JsonOption,
+    OutOption,
+    _command,
+    _console,
+    _echo_err,
+    _emit_json,
+    _jsonable,
+    _write,
+)
+from edgebound.errors import EdgeboundError, InfeasibleError
+
+if TYPE_CHECKING:
+    from edgebound.instances import Instance
+    from edgebound.solvers import BuiltModel, SolveResult
+
+
+class _Model(enum.StrEnum):
+    mmv = "mmv"
+    mmv_schedule = "mmv-schedule"
+
+
+class _Objective(enum.StrEnum):
+    weighted = "weighted"
+    delay = "delay"
+    accuracy = "accuracy"
+    security = "security"
+    reliability = "reliability"
+
+
+class _ArgumentError(EdgeboundError):
+    """An option value the command cannot use."""
+
+
+def _pairs(text: str | None, option: str) -> dict[str, float]:
+    """Parse ``name=value,name=value``."""
+    out: dict[str, float] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise _ArgumentError(
+                f"{option}: {part!r} must look like name=number, e.g. accuracy=0.7"
+            ) from None
+    return out
+
+
+ModelOption = Annotated[_Model, typer.Option("--model", "-m", help="Which model to build.")]
+StepsOption = Annotated[
+    int | None,
+    typer.Option("--steps", min=1, help="Periods of the multi-period model (default: workload)."),
+]
+TimeOption = Annotated[
+    float | None, typer.Option("--time-limit", min=0.001, help="Seconds; the solve stops there.")
+]
+GapOption = Annotated[
+    float, typer.Option("--gap", min=0.0, max=0.999, help="Relative MIP gap counted as optimal.")
+]
+
+
+def _build(
+    inst: Instance,
+    model: _Model,
+    objective: str,
+    weights: dict[str, float] | None,
+    constraints: dict[str, float],
+    steps: int | None,
+) -> BuiltModel:
+    from edgebound.models import mmv, mmv_schedule
+
+    if model is _Model.mmv:
+        if steps is not None:
+            raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+        return mmv.build(inst, objective, weights=weights, constraints=constraints)
+    return mmv_schedule.build(
+        inst, objective, steps=steps, weights=weights, constraints=constraints
+    )
+
+
+def _print_result(res: SolveResult, inst: Instance) -> None:
+    con = _console()
+    periods = res.decision.get("periods") or ([res.decision] if res.decision else [])
+    for t, dec in enumerate(periods):
+        title = f"{res.model} on {inst.name}" + (f", period {t}" if len(periods) > 1 else "")
+        table = Table(title=title)
+        table.add_column("model")
+        table.add_column("version")
+        for n in inst.node_names:
+            table.add_column(n, justify="right")
+        table.add_column("total", justify="right")
+        for k in inst.service_names:
+            reps = dec.get("replicas", {}).get(k, {})
+            version = dec.get("versions", {}).get(k, "")
+            if version != inst.running_version(k).label and t == 0:
+                version = f"{version} (updated)"
+            row = [str(reps.get(n, "")) for n in inst.node_names]
+            table.add_row(k, version, *row, str(sum(reps.values())))
+        con.print(table)
+    if res.evaluation is not None:
+        ev = res.evaluation
+        obj = Table(title="objectives (independent evaluator)")
+        for col in ("objective", "value", "unit", "sense"):
+            obj.add_column(col, justify="right" if col == "value" else "left")
+        for name, value in ev.objectives.items():
+            obj.add_row(name, f"{value:.6g}", ev.units.get(name, ""), ev.senses.get(name, ""))
+        con.print(obj)
+    colour = "green" if res.optimal else "yellow"
+    con.print(f"[{colour}]{res.summary()}[/]")
+    con.print(
+        f"build {res.build_s:.3f} s, solve {res.solve_s:.3f} s, "
+        f"{res.stats.get('variables', '?')} variables "
+        f"({res.stats.get('integer_variables', '?')} integer), "
+        f"{res.stats.get('constraints', '?')} constraints; "
+        f"{res.solver} {res.solver_version}"
+    )
+    for note in res.notes:
+        con.print(f"note: {escape(note)}")
+
+
+def _explain(built: BuiltModel, res: SolveResult) -> dict[str, Any]:
+    """What binds: capacities used to the full, and the LP dual price of each capacity row."""
+    from edgebound.solvers import lp_relaxation
+
+    lp = lp_relaxation(built)
+    prices = {
+        name: value for name, value in lp.duals.items() if "capacity[" in name and abs(value) > 1e-9
+    }
+    tight = []
+    if res.evaluation is not None:
+        details = res.evaluation.details
+        per_period = details.get("periods") or [details]
+        for t, d in enumerate(per_period):
+            where = f"period {t}: " if "periods" in details else ""
+            for node, info in (d.get("nodes") or {}).items():
+                for r, used in info.get("used", {}).items():
+                    cap = info.get("capacity", {}).get(r, 0)
+                    if cap > 0 and used >= cap - 1e-9:
+                        tight.append(f"{where}node {node} {r}: {used:g} of {cap:g} used")
+    return {"tight": tight, "lp_bound": lp.bound, "prices": prices}
+
+
+@_command("solve")
+def _solve(
+    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    model: ModelOption = _Model.mmv,
+    objective: Annotated[
+        _Objective, typer.Option("--objective", help="What to optimize.")
+    ] = _Objective.weighted,
+    weights: Annotated[
+        str | None,
+        typer.Option(help="Weights of the weighted sum, e.g. delay=1,accuracy=10."),
+    ] = None,
+    constraint: Annotated[
+        str | None,
+        typer.Option(
+            "--constraint",
+            "-c",
+            help="epsilon-constraints, e.g. accuracy=0.7 (O2 >= 0.7), delay=25 (O1 <= 25 ms).",
+        ),
+    ] = None,
+    steps: StepsOption = None,
+    time_limit: TimeOption = None,
+    gap: GapOption = 1e-6,
+    require_optimal: Annotated[
+        bool, typer.Option("--require-optimal", help="Exit 4 unless optimality is proven.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show what binds and the capacities' dual prices.")
+    ] = False,
+    output: OutOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Solve a model of an instance to optimality (or to the time limit) with HiGHS.
+
+    Prints the chosen version and replicas of every model on every node, the objectives as
+    the independent evaluator computes them, the status, bound, gap and timings. An
+    infeasible model exits 3 with the constraints that conflict, in the instance's terms.
+    """
+    from edgebound.instances import load
+    from edgebound.solvers import Termination, diagnose, solve
+
+    inst = load(instance)
+    w = _pairs(weights, "--weights") or None
+    cons = _pairs(constraint, "--constraint")
+    try:
+        built = _build(inst, model, objective.value, w, cons, steps)
+    except InfeasibleError as exc:
+        _report_infeasible(str(exc), None, json_out, output)
+        return
+    res = solve(built, time_limit=time_limit, mip_gap=gap)
+    if res.termination is Termination.INFEASIBLE:
+        conflict = diagnose(built)
+        _report_infeasible("the model is infeasible", conflict, json_out, output, res)
+        return
+    doc = {"instance": inst.name} | res.to_dict()
+    if explain:
+        doc["explain"] = _explain(built, res)
+    if output is not None:
+        _write(Path(output), json.dumps(_jsonable(doc), indent=2) + "\n")
+    if json_out:
+        _emit_json(doc)
+    else:
+        _print_result(res, inst)
+        if explain:
+            ex = doc["explain"]
+            con = _console()
+            con.print("binding capacities: " + escape("; ".join(ex["tight"]) or "none"))
+            for name, price in sorted(ex["prices"].items()):
+                con.print(f"  LP dual price of {escape(name)}: {price:.6g}")
+        if output is not None:
+            _echo_err(f"wrote {output}")
+    if not res.has_solution and res.termination is not Termination.OPTIMAL:
+        raise typer.Exit(EXIT_NOT_OPTIMAL)
+    if require_optimal and not res.optimal:
+        _echo_err(f"error: not proven optimal: {res.summary()}")
+        raise typer.Exit(EXIT_NOT_OPTIMAL)
+
+
+def _report_infeasible(
+    head: str,
+    conflict: Any,
+    json_out: bool,
+    output: Path | None,
+    res: SolveResult | None = None,
+) -> None:
+    doc: dict[str, Any] = {
+        "status": "infeasible",
+        "message": head,
+        "conflict": list(conflict.explanation) if conflict is not None else [],
+        "conflict_rows": list(conflict.rows) if conflict is not None else [],
+    }
+    if res is not None:
+        doc["timings"] = {"build_s": res.build_s, "solve_s": res.solve_s, "wall_s": res.wall_s}
+    if output is not None:
+        _write(Path(output), json.dumps(_jsonable(doc), indent=2) + "\n")
+    if json_out:
+        _emit_json(doc)
+    else:
+        _echo_err(f"infeasible: {head}")
+        if conflict is not None:
+            _echo_err(str(conflict))
+    raise typer.Exit(EXIT_INFEASIBLE)
+
+
+@_command("bound")
+def _bound(
+    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    model: ModelOption = _Model.mmv,
+    objective: Annotated[
+        _Objective, typer.Option("--objective", help="What to bound.")
+    ] = _Objective.weighted,
+    steps: StepsOption = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.001, help="Seconds for each solve.")
+    ] = 60.0,
+    gap: GapOption = 1e-4,
+    json_out: JsonOption = False,
+) -> None:
+    """Certified bounds: the LP relaxation and the MILP's proven bound.
+
+    The bound stays valid when the time limit is hit; no policy on the same instance and
+    loads can do better. ``--model mmv-schedule`` gives the clairvoyant multi-period bound.
+    """
+    from edgebound import bounds
+    from edgebound.instances import load
+
+    inst = load(instance)
+    if model is _Model.mmv and steps is not None:
+        raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+    b = bounds.mmv(
+        inst,
+        objective=objective.value,
+        steps=steps,
+        schedule=model is _Model.mmv_schedule,
+        time_limit=time_limit,
+        mip_gap=gap,
+    )
+    doc = {"instance": inst.name} | b.to_dict()
+    if json_out:
+        _emit_json(doc)
+    else:
+        con = _console()
+        table = Table(title=f"{b.model} bounds on {inst.name} ({b.objective}, {b.sense})")
+        table.add_column("quantity")
+        table.add_column("value", justify="right")
+        for label, value in (
+            ("LP relaxation bound", b.lp),
+            ("MILP proven bound", b.value),
+            ("best decision found", b.incumbent),
+            ("relative gap", b.gap),
+        ):
+            table.add_row(label, "-" if value is None else f"{value:.9g}")
+        con.print(table)
+        con.print(f"status {b.status}, {b.wall_s:.2f} s")
+    if b.status == "infeasible":
+        raise typer.Exit(EXIT_INFEASIBLE)
