@@ -107,6 +107,7 @@ class _Period:
         available: Mapping[str, list[Version]],
         max_replicas: int | None,
         where: str,
+        formulation: str = "auto",
     ) -> None:
         self.inst, self.lam, self.weight = inst, dict(lam), dict(weight)
         self.notes: list[str] = []
@@ -211,9 +212,13 @@ class _Period:
         queue: dict[str, Any] = {}
         trans: dict[str, Any] = {}
         uniform = bool(np.ptp(t_ms) == 0) if len(t_ms) else True
-        self.formulation = "secants" if uniform else "count one-hot"
+        if formulation == "auto":
+            formulation = "secants" if uniform else "count one-hot"
+        elif formulation == "compact":
+            formulation = "secants" if uniform else "compact"
+        self.formulation = formulation
         self.n_secants = 0
-        if uniform:
+        if formulation in ("secants", "compact"):
             # -------------------------------------------------------- queueing: secants
             # W(c) is convex decreasing at integers; its secants in perspective form
             # (switched off with y) describe it exactly at integers.
@@ -244,6 +249,37 @@ class _Period:
                 queue[k] = sum(b.q[k, lv] for lv in vk[k])
                 trans[k] = float(t_ms[0]) if len(t_ms) else 0.0
             self.n_secants = len(secants)
+            if formulation == "compact":
+                # Mean transmission T = sum_n t_n d_n / c as T c >= sum_n t_n d_n, with c in
+                # binary digits and each product T * bit bounded above (exact at integers).
+                t_max = float(np.max(t_ms))
+                bits = {
+                    k: range(max(1, int(max(cmax[k, lv] for lv in vk[k])).bit_length())) for k in K
+                }
+                kj = [(k, j) for k in K for j in bits[k]]
+                b.tm = pyo.Var(K, domain=pyo.NonNegativeReals, bounds=(0, t_max))
+                b.bit = pyo.Var(kj, domain=pyo.Binary)
+                b.tb = pyo.Var(kj, domain=pyo.NonNegativeReals, bounds=(0, t_max))
+                b.count_bits = pyo.Constraint(
+                    K,
+                    rule=lambda _b, k: (
+                        sum(2**j * _b.bit[k, j] for j in bits[k]) == sum(cv(k, lv) for lv in vk[k])
+                    ),
+                )
+                b.tb_t = pyo.Constraint(kj, rule=lambda _b, k, j: _b.tb[k, j] <= _b.tm[k])
+                b.tb_bit = pyo.Constraint(
+                    kj, rule=lambda _b, k, j: _b.tb[k, j] <= t_max * _b.bit[k, j]
+                )
+                t_of = dict(zip(node_names, (float(x) for x in t_ms), strict=True))
+                b.mean_trans = pyo.Constraint(
+                    K,
+                    rule=lambda _b, k: (
+                        sum(2**j * _b.tb[k, j] for j in bits[k])
+                        >= sum(t_of[i[2]] * _b.d[i] for i in KVN if i[0] == k)
+                    ),
+                )
+                for k in K:
+                    trans[k] = b.tm[k]
         else:
             # -------------------------------------------------------- count one-hot
             # The mean transmission over replicas is a ratio; disaggregating replicas by
@@ -456,6 +492,7 @@ def build(
     weights: Mapping[str, float] | None = None,
     constraints: Mapping[str, float] | None = None,
     max_replicas: int | None = None,
+    formulation: str = "auto",
 ) -> BuiltModel:
     """Build the static MMV MILP of an instance.
 
@@ -516,7 +553,7 @@ def build(
     m = pyo.ConcreteModel(name=f"mmv[{inst.name}]")
     m.period = pyo.Block()
     available = {k: list(inst.candidate_versions(k)) for k in inst.service_names}
-    period = _Period(m.period, inst, lam, share, available, max_replicas, "")
+    period = _Period(m.period, inst, lam, share, available, max_replicas, "", formulation)
     running = {k: inst.running_version(k).label for k in inst.service_names}
     totals = period.terms(period.spawn_flags(running))
     ref = _delay_ref_ms(inst, share)
