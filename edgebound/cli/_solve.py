@@ -35,6 +35,11 @@ class _Model(enum.StrEnum):
     mmv_schedule = "mmv-schedule"
 
 
+class _Method(enum.StrEnum):
+    milp = "milp"
+    decomposition = "decomposition"
+
+
 class _Objective(enum.StrEnum):
     weighted = "weighted"
     delay = "delay"
@@ -179,6 +184,13 @@ def _solve(
         ),
     ] = None,
     steps: StepsOption = None,
+    method: Annotated[
+        _Method,
+        typer.Option(
+            "--method",
+            help="milp: the Pyomo model; decomposition: column generation (large mmv).",
+        ),
+    ] = _Method.milp,
     time_limit: TimeOption = None,
     gap: GapOption = 1e-6,
     require_optimal: Annotated[
@@ -202,18 +214,31 @@ def _solve(
     inst = load(instance)
     w = _pairs(weights, "--weights") or None
     cons = _pairs(constraint, "--constraint")
+    built = None
     try:
-        built = _build(inst, model, objective.value, w, cons, steps)
+        if method is _Method.decomposition:
+            from edgebound.models.mmv_decomposition import solve_decomposed
+
+            if model is not _Model.mmv or cons or explain:
+                raise _ArgumentError(
+                    "--method decomposition: only for --model mmv, without --constraint "
+                    "or --explain"
+                )
+            res = solve_decomposed(
+                inst, objective.value, weights=w, time_limit=time_limit or 60.0, mip_gap=gap
+            )
+        else:
+            built = _build(inst, model, objective.value, w, cons, steps)
+            res = solve(built, time_limit=time_limit, mip_gap=gap)
     except InfeasibleError as exc:
         _report_infeasible(str(exc), None, json_out, output)
         return
-    res = solve(built, time_limit=time_limit, mip_gap=gap)
-    if res.termination is Termination.INFEASIBLE:
+    if built is not None and res.termination is Termination.INFEASIBLE:
         conflict = diagnose(built)
         _report_infeasible("the model is infeasible", conflict, json_out, output, res)
         return
     doc = {"instance": inst.name} | res.to_dict()
-    if explain:
+    if explain and built is not None:
         doc["explain"] = _explain(built, res)
     if output is not None:
         _write(Path(output), json.dumps(_jsonable(doc), indent=2) + "\n")

@@ -244,3 +244,35 @@ def test_diagnose_returns_none_for_feasible_model() -> None:
     from edgebound.solvers import diagnose
 
     assert diagnose(mmv.build(load("gentzen-star4"))) is None
+
+
+def test_decomposition_brackets_the_optimum() -> None:
+    from edgebound.models.mmv_decomposition import solve_decomposed
+
+    checked = 0
+    for seed in range(30):
+        inst = tiny(seed)
+        expected, _ = brute_force(inst)
+        if expected == math.inf:
+            continue
+        res = solve_decomposed(inst, mip_gap=1e-9)
+        assert res.bound is not None and res.bound <= expected + 1e-7
+        if res.has_solution:
+            assert res.evaluation is not None and res.evaluation.feasible
+            assert res.objective is not None and res.objective >= expected - 1e-7
+            assert res.objectives["weighted"] == pytest.approx(res.objective, rel=1e-6, abs=1e-6)
+            if res.optimal:
+                assert res.objective == pytest.approx(expected, rel=1e-6, abs=1e-6)
+        checked += 1
+    assert checked >= 15
+
+
+def test_decomposition_bound_is_the_count_formulation_lp_bound() -> None:
+    from edgebound.models.mmv_decomposition import solve_decomposed
+
+    inst = load("gentzen-star4")
+    res = solve_decomposed(inst)
+    lp = lp_relaxation(mmv.build(inst))
+    assert lp.bound is not None and res.bound is not None
+    # both are the convex hull of each model's configurations
+    assert res.bound == pytest.approx(lp.bound, rel=1e-7)
