@@ -42,6 +42,7 @@ class _Method(enum.StrEnum):
 
 class _Objective(enum.StrEnum):
     weighted = "weighted"
+    lexicographic = "lexicographic"
     delay = "delay"
     accuracy = "accuracy"
     security = "security"
@@ -183,6 +184,10 @@ def _solve(
             help="epsilon-constraints, e.g. accuracy=0.7 (O2 >= 0.7), delay=25 (O1 <= 25 ms).",
         ),
     ] = None,
+    order: Annotated[
+        str,
+        typer.Option(help="Lexicographic order, most important first."),
+    ] = "delay,accuracy,security,reliability",
     steps: StepsOption = None,
     method: Annotated[
         _Method,
@@ -227,6 +232,16 @@ def _solve(
             res = solve_decomposed(
                 inst, objective.value, weights=w, time_limit=time_limit or 60.0, mip_gap=gap
             )
+        elif objective is _Objective.lexicographic:
+            from edgebound.models import mmv
+
+            if model is not _Model.mmv or cons or w:
+                raise _ArgumentError(
+                    "--objective lexicographic: only for --model mmv, without --weights "
+                    "or --constraint"
+                )
+            names = tuple(part.strip() for part in order.split(",") if part.strip())
+            res = mmv.lexicographic(inst, names, time_limit=time_limit, mip_gap=gap)
         else:
             built = _build(inst, model, objective.value, w, cons, steps)
             res = solve(built, time_limit=time_limit, mip_gap=gap)
@@ -255,6 +270,7 @@ def _solve(
         if output is not None:
             _echo_err(f"wrote {output}")
     if not res.has_solution and res.termination is not Termination.OPTIMAL:
+        _echo_err(f"error: no decision found: {res.summary()}")
         raise typer.Exit(EXIT_NOT_OPTIMAL)
     if require_optimal and not res.optimal:
         _echo_err(f"error: not proven optimal: {res.summary()}")

@@ -43,8 +43,9 @@ from edgebound.errors import InfeasibleError, SolverError
 from edgebound.evaluate.queueing import mmc_mean_wait
 from edgebound.instances import Instance, Version, fits
 from edgebound.solvers.base import BuiltModel
+from edgebound.solvers.result import SolveResult
 
-__all__ = ["OBJECTIVES", "build"]
+__all__ = ["OBJECTIVES", "build", "lexicographic"]
 
 OBJECTIVES: dict[str, Literal["min", "max"]] = {
     "weighted": "min",
@@ -212,10 +213,12 @@ class _Period:
         queue: dict[str, Any] = {}
         trans: dict[str, Any] = {}
         uniform = bool(np.ptp(t_ms) == 0) if len(t_ms) else True
-        if formulation == "auto":
-            formulation = "secants" if uniform else "count one-hot"
-        elif formulation == "compact":
-            formulation = "secants" if uniform else "compact"
+        if formulation not in ("auto", "count", "compact"):
+            raise SolverError(f"formulation: {formulation!r} must be 'auto', 'count' or 'compact'")
+        if uniform:
+            formulation = "secants"  # exact and smallest whenever the delays are equal
+        elif formulation in ("auto", "count"):
+            formulation = "count one-hot"
         self.formulation = formulation
         self.n_secants = 0
         if formulation in ("secants", "compact"):
@@ -512,6 +515,11 @@ def build(
         Cap on each model's total replicas; by default the most that fit in the cluster
         (exact). A smaller cap makes the model smaller but its optimum only an upper bound
         (when minimizing) of the true one.
+    formulation : {"auto", "count", "compact"}
+        How the replica-count-dependent terms are modelled (see the docs' model page).
+        With equal transmission delays every choice gives the secant epigraph. Otherwise
+        "auto"/"count" use the count one-hot (tight LP, larger) and "compact" the secants
+        with binary digits of the count (smaller, weaker LP). All are exact.
 
     Returns
     -------
@@ -602,3 +610,80 @@ def _describe(inst: Instance, name: str, lam: Mapping[str, float], rho: float) -
     if head == "epsilon" and parts:
         return f"epsilon-constraint on {parts[0]}"
     return name
+
+
+def lexicographic(
+    instance: Instance,
+    order: tuple[str, ...] = ("delay", "accuracy", "security", "reliability"),
+    *,
+    tolerance: float = 1e-6,
+    time_limit: float | None = None,
+    mip_gap: float = 1e-6,
+) -> SolveResult:
+    """Optimize O1-O4 lexicographically: each in turn, holding the earlier ones at their best.
+
+    Stage i optimizes ``order[i]`` subject to every earlier objective being within
+    ``tolerance`` (relative) of the value its own stage reached.
+
+    Parameters
+    ----------
+    instance : Instance
+    order : tuple of str
+        Objectives from most to least important (names of O1-O4).
+    tolerance : float
+        Relative slack given to earlier objectives, so that rounding cannot make a later
+        stage infeasible.
+    time_limit : float, optional
+        Seconds per stage.
+    mip_gap : float
+
+    Returns
+    -------
+    SolveResult
+        The last stage's result; ``stats["stages"]`` lists every stage's objective and
+        status. It is ``optimal`` only when every stage was.
+
+    Examples
+    --------
+    >>> from edgebound.instances import load
+    >>> res = lexicographic(load("gentzen-star4"), ("accuracy", "delay"))
+    >>> [s["objective"] for s in res.stats["stages"]]
+    ['accuracy', 'delay']
+    """
+    from dataclasses import replace
+
+    from edgebound.solvers import Termination, solve
+
+    seen = set()
+    for name in order:
+        if name not in OBJECTIVES or name == "weighted" or name in seen:
+            raise SolverError(
+                f"order: {name!r} must be one of delay, accuracy, security, reliability, "
+                "each at most once"
+            )
+        seen.add(name)
+    if not order:
+        raise SolverError("order: give at least one objective")
+    fixed: dict[str, float] = {}
+    stages = []
+    result = None
+    all_optimal = True
+    for name in order:
+        result = solve(
+            build(instance, name, constraints=fixed), time_limit=time_limit, mip_gap=mip_gap
+        )
+        stages.append(
+            {"objective": name, "status": result.termination.value, "value": result.objective}
+        )
+        if not result.has_solution or result.objective is None:
+            break
+        all_optimal = all_optimal and result.optimal
+        slack = tolerance * max(1.0, abs(result.objective))
+        sense = OBJECTIVES[name]
+        fixed[name] = result.objective + slack if sense == "min" else result.objective - slack
+    assert result is not None
+    stats = {**result.stats, "stages": stages, "objective": "lexicographic"}
+    termination = result.termination
+    if termination is Termination.OPTIMAL and not all_optimal:
+        termination = Termination.TIME_LIMIT
+    return replace(result, stats=stats, termination=termination)

@@ -276,3 +276,23 @@ def test_decomposition_bound_is_the_count_formulation_lp_bound() -> None:
     assert lp.bound is not None and res.bound is not None
     # both are the convex hull of each model's configurations
     assert res.bound == pytest.approx(lp.bound, rel=1e-7)
+
+
+def test_lexicographic_matches_brute_force_stage_by_stage() -> None:
+    inst = tiny(3)
+    first, _ = brute_force(inst, "accuracy")
+    res = mmv.lexicographic(inst, ("accuracy", "delay"), mip_gap=1e-9)
+    assert res.optimal
+    stages = res.stats["stages"]
+    assert stages[0]["value"] == pytest.approx(first, abs=1e-7)
+    # the second stage cannot lose what the first reached (beyond its tolerance)
+    assert res.objectives["accuracy"] >= first - 1e-6
+    delay_alone = solve(mmv.build(inst, "delay"), mip_gap=1e-9).objective
+    assert delay_alone is not None and res.objectives["delay"] >= delay_alone - 1e-7
+
+
+def test_lexicographic_rejects_bad_orders() -> None:
+    with pytest.raises(SolverError, match="order"):
+        mmv.lexicographic(load("gentzen-star4"), ("delay", "delay"))
+    with pytest.raises(SolverError, match="order"):
+        mmv.lexicographic(load("gentzen-star4"), ("weighted",))

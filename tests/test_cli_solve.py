@@ -1,0 +1,119 @@
+"""The solve and bound commands: JSON contract, exit codes, diagnosis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+from edgebound.cli import EXIT_INFEASIBLE, EXIT_INVALID, app
+from edgebound.cli._app import EXIT_NOT_OPTIMAL
+from edgebound.instances import dumps, load
+
+runner = CliRunner()
+
+
+def run(*args: str) -> Any:
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_solve_json_contract() -> None:
+    result = run("solve", "gentzen-star4", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    for key in ("status", "objective", "bound", "gap", "objectives", "decision", "timings"):
+        assert key in doc
+    assert doc["status"] == "optimal"
+    assert set(doc["objectives"]) >= {"delay", "accuracy", "security", "reliability"}
+    assert doc["objectives"]["weighted"] == doc["objective"]
+    assert set(doc["decision"]["replicas"]) == set(load("gentzen-star4").service_names)
+
+
+def test_solve_writes_result_file(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    result = run(
+        "solve", "gentzen-star4", "--objective", "accuracy", "-c", "delay=30", "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["objectives"]["delay"] <= 30 + 1e-9
+    assert "E1" in result.stdout  # the table of replicas per node
+
+
+def test_solve_infeasible_exits_3_with_conflict(tmp_path: Path) -> None:
+    data = yaml.safe_load(dumps(load("gentzen-star4")))
+    for node in data["topology"]["nodes"]:
+        node["cpu"] = 7.0
+    for demand in data["workload"]["demands"]:
+        demand["rate_rps"] = 120.0
+    path = tmp_path / "tight.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = run("solve", str(path))
+    assert result.exit_code == EXIT_INFEASIBLE
+    assert "node E1: 7 vCPU" in result.stderr
+    doc = json.loads(run("solve", str(path), "--json").stdout)
+    assert doc["status"] == "infeasible" and doc["conflict_rows"]
+
+
+def test_solve_bad_option_values_exit_1() -> None:
+    result = run("solve", "gentzen-star4", "--weights", "delay:1")
+    assert result.exit_code == EXIT_INVALID
+    assert "--weights" in result.stderr
+    result = run("solve", "gentzen-star4", "--weights", "latency=1")
+    assert result.exit_code == EXIT_INVALID
+    assert "weights.latency" in result.stderr
+
+
+def test_require_optimal_exits_4_when_time_runs_out(tmp_path: Path) -> None:
+    result = run(
+        "generate", "mmv-random", "--size", "large", "--seed", "0", "-o", str(tmp_path / "l.yaml")
+    )
+    assert result.exit_code == 0
+    result = run("solve", str(tmp_path / "l.yaml"), "--time-limit", "0.5", "--require-optimal")
+    assert result.exit_code == EXIT_NOT_OPTIMAL
+
+
+def test_schedule_and_decomposition_and_lexicographic() -> None:
+    doc = json.loads(
+        run(
+            "solve",
+            "gentzen-star4",
+            "--model",
+            "mmv-schedule",
+            "--steps",
+            "2",
+            "--gap",
+            "1e-3",
+            "--json",
+        ).stdout
+    )
+    assert len(doc["decision"]["periods"]) == 2
+    doc = json.loads(
+        run("solve", "gentzen-star4", "--method", "decomposition", "--gap", "0.01", "--json").stdout
+    )
+    assert doc["bound"] <= doc["objective"] + 1e-9
+    doc = json.loads(
+        run(
+            "solve",
+            "gentzen-star4",
+            "--objective",
+            "lexicographic",
+            "--order",
+            "accuracy,delay",
+            "--json",
+        ).stdout
+    )
+    assert [s["objective"] for s in doc["stats"]["stages"]] == ["accuracy", "delay"]
+
+
+def test_bound_json() -> None:
+    result = run("bound", "gentzen-star4", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["lp_bound"] <= doc["bound"] + 1e-9 <= doc["incumbent"] + 2e-9
+    assert doc["sense"] == "min"
