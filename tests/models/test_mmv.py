@@ -296,3 +296,45 @@ def test_lexicographic_rejects_bad_orders() -> None:
         mmv.lexicographic(load("gentzen-star4"), ("delay", "delay"))
     with pytest.raises(SolverError, match="order"):
         mmv.lexicographic(load("gentzen-star4"), ("weighted",))
+
+
+def _gentzen_variant(**changes: Any) -> Instance:
+    data = load("gentzen-star4").model_dump()
+    if "time_s" in changes:
+        data["state"]["time_s"] = changes["time_s"]
+    if "running" in changes:
+        data["state"]["running"].update(changes["running"])
+    if "rate_rps" in changes:
+        for d in data["workload"]["demands"]:
+            d["rate_rps"] = changes["rate_rps"]
+    if "spawn_exposure" in changes:
+        data["policy"]["spawn_exposure"] = changes["spawn_exposure"]
+    return load(data)
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize(
+    ("changes", "objective", "versions", "replicas"),
+    [
+        # only 0.0-0.2 released, model-1 already on 0.1: nothing newer is worth a spawn
+        (
+            {"time_s": 250.0, "running": {"model-1": "0.1"}},
+            -19.8195989010989,
+            ["0.1", "0.0", "0.0", "0.0", "0.0"],
+            [2, 2, 2, 2, 2],
+        ),
+        # twice the load: more replicas, still no update
+        ({"rate_rps": 120.0}, -19.71627515843387, ["0.0"] * 5, [4, 3, 3, 3, 3]),
+        # spawn charged to 1 % of requests: every model moves to the newest version
+        ({"spawn_exposure": 0.01}, -20.278598901098924, ["1.1"] * 5, [2, 2, 2, 2, 2]),
+    ],
+)
+def test_gentzen_star4_states_golden(
+    changes: dict[str, Any], objective: float, versions: list[str], replicas: list[int]
+) -> None:
+    inst = _gentzen_variant(**changes)
+    res = solve(mmv.build(inst), mip_gap=1e-9)
+    assert res.optimal
+    assert res.objective == pytest.approx(objective, abs=1e-9)
+    assert [res.decision["versions"][k] for k in inst.service_names] == versions
+    assert [sum(res.decision["replicas"][k].values()) for k in inst.service_names] == replicas
