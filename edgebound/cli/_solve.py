@@ -198,6 +198,9 @@ def _solve(
     ] = _Method.milp,
     time_limit: TimeOption = None,
     gap: GapOption = 1e-6,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="HiGHS threads (default: HiGHS's).")
+    ] = None,
     require_optimal: Annotated[
         bool, typer.Option("--require-optimal", help="Exit 4 unless optimality is proven.")
     ] = False,
@@ -244,7 +247,7 @@ def _solve(
             res = mmv.lexicographic(inst, names, time_limit=time_limit, mip_gap=gap)
         else:
             built = _build(inst, model, objective.value, w, cons, steps)
-            res = solve(built, time_limit=time_limit, mip_gap=gap)
+            res = solve(built, time_limit=time_limit, mip_gap=gap, threads=threads)
     except InfeasibleError as exc:
         _report_infeasible(str(exc), None, json_out, output)
         return

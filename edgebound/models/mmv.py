@@ -352,8 +352,11 @@ class _Period:
                     for n in nodes_k[k]
                     if t_of[n] != 0
                 )
+                # waits below _W_TOL_MS count as 0: HiGHS treats such costs as noise
                 queue[k] = sum(
-                    wait_ms(k, mu_of[k, g], c) * b.w[k, g, c] for (_, g, c) in kgc_by_k[k]
+                    wait_ms(k, mu_of[k, g], c) * b.w[k, g, c]
+                    for (_, g, c) in kgc_by_k[k]
+                    if wait_ms(k, mu_of[k, g], c) >= _W_TOL_MS
                 )
         self.queue, self.trans = queue, trans
 

@@ -66,7 +66,8 @@ Objectives (``OBJECTIVES``) and what is exact
       which is exact.
 
 Tolerances
-    Rate limits are lowered by ``1e-7`` relative and power caps by ``1e-7 W`` so that the
+    Rate limits are lowered by ``1e-7`` relative plus ``1e-6`` req/s and power caps by
+    ``1e-6 W`` so that the
     solver's feasibility tolerance never yields a decision the evaluator rejects; the
     optimum is therefore that of limits tighter by this much. The decoded routing drops
     rates below ``1e-9`` req/s and rescales each origin's routes so that demand balance holds
@@ -113,7 +114,8 @@ _WEIGHTED = ("energy", "cost", "dropped", "migrations")
 _RESOURCES = ("cpu", "ram_gb", "disk_gb", "gpus")
 _UNIT = {"cpu": "vCPU", "ram_gb": "GB RAM", "disk_gb": "GB disk", "gpus": "GPUs"}
 _RATE_MARGIN = 1e-7
-_POWER_MARGIN_W = 1e-7
+_RATE_MARGIN_RPS = 1e-6
+_POWER_MARGIN_W = 1e-6
 _TINY_RATE = 1e-9
 
 
@@ -183,7 +185,7 @@ def rate_limits(
 
     >>> import math
     >>> lim = rate_limits([1], 100.0, 60.0)
-    >>> abs(lim[0] - (100 - math.log(20) / 0.06)) < 1e-9
+    >>> bool(abs(lim[0] - (100 - math.log(20) / 0.06)) < 1e-9)
     True
     >>> rate_limits([1, 2], 100.0, 1000.0, max_utilization=0.9).tolist()  # stability binds
     [90.0, 180.0]
@@ -253,7 +255,9 @@ def _data(inst: Instance) -> _Data:
     for k, svc in enumerate(inst.services):
         if svc.allowed_regions is not None:
             allowed[k] = [n.region in svc.allowed_regions for n in inst.topology.nodes]
-    slo = np.array([np.nan if s.latency_slo_ms is None else s.latency_slo_ms for s in inst.services])
+    slo = np.array(
+        [np.nan if s.latency_slo_ms is None else s.latency_slo_ms for s in inst.services]
+    )
     x_prev = np.zeros((len(services), len(nodes)))
     for rep in inst.state.placement:
         if rep.service in s_idx and rep.node in n_idx:
@@ -287,9 +291,7 @@ def _with_rates(inst: Instance, rates: Any) -> Instance:
 
 
 def _per_node_max(d: _Data, s: int, n: int) -> int:
-    caps = [
-        math.floor(d.cap[r][n] / d.need[r][s] + 1e-9) for r in _RESOURCES if d.need[r][s] > 0
-    ]
+    caps = [math.floor(d.cap[r][n] / d.need[r][s] + 1e-9) for r in _RESOURCES if d.need[r][s] > 0]
     return max(0, min(caps)) if caps else 10**6
 
 
@@ -334,19 +336,15 @@ def _queues(d: _Data, inst: Instance, node_can_be_on: np.ndarray) -> dict[tuple[
             demand = float(d.lam[s, reach].sum())
             counts = np.arange(0, cmax + 1, dtype=float)
             if math.isnan(slo):
-                lim = rho * mu * counts * (1.0 - _RATE_MARGIN)
+                lim = _tighten(rho * mu * counts)
                 need_c = _first_covering(lim, demand, cmax)
                 out[s, n] = _Queue(need_c, lim[: need_c + 1], [int(i) for i in reach], {})
                 continue
             budgets = np.unique(slo - d.net[reach, n])[::-1]  # nearest (largest) first
             table = np.zeros((budgets.size, cmax + 1))
-            table[:, 1:] = rate_limits(
-                counts[None, 1:],
-                mu,
-                budgets[:, None],
-                quantile=q,
-                max_utilization=rho,
-            ) * (1.0 - _RATE_MARGIN)
+            table[:, 1:] = _tighten(
+                rate_limits(counts[None, 1:], mu, budgets[:, None], quantile=q, max_utilization=rho)
+            )
             # every reachable origin's limit must cover the demand for more replicas to be
             # useless, so the smallest budget decides
             need_c = _first_covering(table[-1], demand, cmax)
@@ -360,6 +358,11 @@ def _queues(d: _Data, inst: Instance, node_can_be_on: np.ndarray) -> dict[tuple[
                     far[int(i)] = lim_i
             out[s, n] = _Queue(need_c, near, [int(i) for i in reach], far)
     return out
+
+
+def _tighten(lim: np.ndarray) -> np.ndarray:
+    """Rate limits lowered so that solver tolerances stay on the evaluator's safe side."""
+    return np.maximum(lim * (1.0 - _RATE_MARGIN) - _RATE_MARGIN_RPS, 0.0)
 
 
 def _first_covering(lim: np.ndarray, demand: float, cmax: int) -> int:
@@ -411,6 +414,7 @@ def build(
     constraints: Mapping[str, float] | None = None,
     rates: Sequence[float] | np.ndarray | None = None,
     serve_all: bool | None = None,
+    far_routes: bool = True,
 ) -> BuiltModel:
     """Build the static placement MILP of an instance.
 
@@ -434,6 +438,11 @@ def build(
     serve_all : bool, optional
         Forbid dropping. By default on exactly when energy per request is the objective or
         weighted, which makes that ratio linear (see the module documentation).
+    far_routes : bool
+        Allow routes from origins whose SLO leaves a queue less room than its nearest
+        origin's does (each needs a binary). ``False`` leaves them out: a restriction, so
+        the optimum is then an upper bound (when minimizing) of the exact one, reached
+        faster; its decisions are still feasible and exactly evaluated.
 
     Returns
     -------
@@ -467,9 +476,7 @@ def build(
         _check_names(objective, w, cons)
         if w != dict(inst.policy.weights):
             # the evaluator's weighted objective reads the policy's weights
-            inst = inst.model_copy(
-                update={"policy": inst.policy.model_copy(update={"weights": w})}
-            )
+            inst = inst.model_copy(update={"policy": inst.policy.model_copy(update={"weights": w})})
     else:
         _check_names(objective, {}, cons)
     if serve_all is None:
@@ -486,7 +493,7 @@ def build(
         raise SolverError("energy per request is undefined: the workload has no demand")
     pol = inst.policy
     nodes = inst.topology.nodes
-    S, I, N = len(d.services), len(d.origins), len(d.nodes)
+    S, n_orig, N = len(d.services), len(d.origins), len(d.nodes)
     idle = np.array([n.idle_power_w for n in nodes], dtype=float)
     dyn = np.array([n.dynamic_power_w for n in nodes], dtype=float)
     gidle = np.array([n.gpu_idle_power_w for n in nodes], dtype=float)
@@ -509,6 +516,11 @@ def build(
         )
 
     queues = _queues(d, inst, can_on)
+    if not far_routes:
+        for q_ in queues.values():
+            q_.origins = [i for i in q_.origins if i not in q_.far]
+            q_.far = {}
+        notes.append("routes whose SLO limit is below the nearest origin's are left out")
     SN = sorted(queues)
     routes = [(s, i, n) for (s, n) in SN for i in queues[s, n].origins]
     far = [(s, i, n) for (s, n) in SN for i in queues[s, n].far]
@@ -521,7 +533,7 @@ def build(
     for s, i, n in routes:
         routes_to[s, n].append(i)
         routes_from.setdefault((s, i), []).append(n)
-    SI = [(s, i) for s in range(S) for i in range(I) if d.lam[s, i] > 0]
+    SI = [(s, i) for s in range(S) for i in range(n_orig) if d.lam[s, i] > 0]
     used_nodes = sorted({n for (_, n) in SN})
 
     m = pyo.ConcreteModel(name=f"placement[{inst.name}]")
@@ -565,10 +577,12 @@ def build(
     inc_near = {sn: increments(queues[sn].limits) for sn in SN}
     m.slo = pyo.Constraint(
         SN,
-        rule=lambda _m, s, n: load(s, n)
-        <= sum(
-            float(inc_near[s, n][c - 1]) * m.delta[s, n, c]
-            for c in range(1, queues[s, n].cmax + 1)
+        rule=lambda _m, s, n: (
+            load(s, n)
+            <= sum(
+                float(inc_near[s, n][c - 1]) * m.delta[s, n, c]
+                for c in range(1, queues[s, n].cmax + 1)
+            )
         ),
     )
 
@@ -582,7 +596,9 @@ def build(
         ) + relax * (1 - m.y[s, i, n])
 
     m.slo_far = pyo.Constraint(far, rule=far_rule)
-    m.route = pyo.Constraint(far, rule=lambda _m, s, i, n: m.r[s, i, n] <= d.lam[s, i] * m.y[s, i, n])
+    m.route = pyo.Constraint(
+        far, rule=lambda _m, s, i, n: m.r[s, i, n] <= d.lam[s, i] * m.y[s, i, n]
+    )
 
     # ---------------------------------------------------------------- capacity
     _nidx = {name: k for k, name in enumerate(d.nodes)}
@@ -596,10 +612,14 @@ def build(
                 cap_rows.append((res, n))
     m.capacity = pyo.Constraint(
         [(res, d.nodes[n]) for res, n in cap_rows],
-        rule=lambda _m, res, name: sum(
-            d.need[res][s] * x(s, _nidx[name]) for s in sn_of_node[_nidx[name]] if d.need[res][s]
-        )
-        <= d.cap[res][_nidx[name]] * m.u[_nidx[name]],
+        rule=lambda _m, res, name: (
+            sum(
+                d.need[res][s] * x(s, _nidx[name])
+                for s in sn_of_node[_nidx[name]]
+                if d.need[res][s]
+            )
+            <= d.cap[res][_nidx[name]] * m.u[_nidx[name]]
+        ),
     )
 
     # ---------------------------------------------------------------- power
@@ -735,25 +755,23 @@ def _decode(
     m: pyo.ConcreteModel,
     d: _Data,
     queues: Mapping[tuple[int, int], _Queue],
-    SN: list[tuple[int, int]],
+    sn: list[tuple[int, int]],
     routes: list[tuple[int, int, int]],
-    SI: list[tuple[int, int]],
+    si: list[tuple[int, int]],
     used_nodes: list[int],
     serve_all: bool,
 ) -> dict[str, Any]:
-    S, I, N = d.lam.shape[0], d.lam.shape[1], len(d.nodes)
+    S, n_orig, N = d.lam.shape[0], d.lam.shape[1], len(d.nodes)
     x = np.zeros((S, N), dtype=np.int64)
-    for s, n in SN:
-        x[s, n] = sum(
-            round(pyo.value(m.delta[s, n, c])) for c in range(1, queues[s, n].cmax + 1)
-        )
-    r = np.zeros((S, I, N))
+    for s, n in sn:
+        x[s, n] = sum(round(pyo.value(m.delta[s, n, c])) for c in range(1, queues[s, n].cmax + 1))
+    r = np.zeros((S, n_orig, N))
     for s, i, n in routes:
         r[s, i, n] = max(0.0, float(pyo.value(m.r[s, i, n])))
     # Solver noise: tiny flows to nodes without replicas would be routing violations.
     r[(r < _TINY_RATE) | (x[:, None, :] == 0)] = 0.0
-    drop = np.zeros((S, I))
-    for s, i in SI:
+    drop = np.zeros((S, n_orig))
+    for s, i in si:
         if not serve_all:
             drop[s, i] = min(max(0.0, float(pyo.value(m.d[s, i]))), d.lam[s, i])
         if drop[s, i] < _TINY_RATE:
@@ -800,16 +818,16 @@ def _describe(inst: Instance, d: _Data, name: str) -> str:
         res, node = parts
         return f"node {node}: {getattr(inst.node(node), res):g} {_UNIT.get(res, res)}"
     if head == "power_cap" and parts:
-        node = inst.node(parts[0])
+        nd = inst.node(parts[0])
         return (
-            f"node {node.name}: power cap {node.power_cap_w:g} W (CPU side: idle "
-            f"{node.idle_power_w:g} W + up to {node.dynamic_power_w:g} W at full load)"
+            f"node {nd.name}: power cap {nd.power_cap_w:g} W (CPU side: idle "
+            f"{nd.idle_power_w:g} W + up to {nd.dynamic_power_w:g} W at full load)"
         )
     if head == "gpu_power_cap" and parts:
-        node = inst.node(parts[0])
+        nd = inst.node(parts[0])
         return (
-            f"node {node.name}: GPU power cap {node.gpu_power_cap_w:g} W per GPU (idle "
-            f"{node.gpu_idle_power_w:g} W + up to {node.gpu_dynamic_power_w:g} W at full load)"
+            f"node {nd.name}: GPU power cap {nd.gpu_power_cap_w:g} W per GPU (idle "
+            f"{nd.gpu_idle_power_w:g} W + up to {nd.gpu_dynamic_power_w:g} W at full load)"
         )
     if head == "migration_budget":
         return f"migration budget: at most {inst.policy.migration_budget} replicas started"
@@ -831,9 +849,11 @@ def _context(inst: Instance, d: _Data, rows: tuple[str, ...], serve_all: bool) -
         allowed = [d.nodes[n] for n in np.flatnonzero(d.allowed[s])]
         uncapped = [n for n in allowed if n not in capped_set]
         busy = d.lam[s].sum() / d.mu[s] * d.need["cpu"][s]
-        where = f"; its other allowed nodes ({', '.join(uncapped)}) cannot take it all" if (
-            uncapped
-        ) else ""
+        where = (
+            f"; its other allowed nodes ({', '.join(uncapped)}) cannot take it all"
+            if (uncapped)
+            else ""
+        )
         out.append(
             f"service {svc.name} may run only in region(s) {', '.join(svc.allowed_regions)} "
             f"and keeps {busy:g} vCPU busy serving {d.lam[s].sum():g} req/s{where}"

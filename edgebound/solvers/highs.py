@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import highspy
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -46,6 +47,11 @@ def _options(mip_gap: float, threads: int | None, verbose: bool) -> dict[str, An
         "random_seed": 0,
     }
     if threads is not None:
+        if threads < 1:
+            raise SolverError(f"threads: {threads!r} must be >= 1")
+        # HiGHS sizes one thread pool per process on its first run and refuses a later run
+        # that asks for another size; resetting the pool lets each solve choose.
+        highspy.Highs.resetThreadScheduler(True)
         opts["threads"] = int(threads)
     return opts
 
@@ -66,7 +72,9 @@ def solve(
     model : BuiltModel
         From a builder such as :func:`edgebound.models.mmv.build`.
     time_limit : float, optional
-        Seconds; the solve stops there and reports its incumbent, bound and gap.
+        Seconds of HiGHS's own run; the solve stops there and reports its incumbent, bound
+        and gap. Handing the model to HiGHS comes on top (a few seconds on the largest
+        models).
     mip_gap : float
         Relative gap at which HiGHS stops and the result counts as optimal.
     threads : int, optional

@@ -338,3 +338,10 @@ def test_gentzen_star4_states_golden(
     assert res.objective == pytest.approx(objective, abs=1e-9)
     assert [res.decision["versions"][k] for k in inst.service_names] == versions
     assert [sum(res.decision["replicas"][k].values()) for k in inst.service_names] == replicas
+
+
+def test_thread_counts_can_change_between_solves() -> None:
+    built = mmv.build(load("gentzen-star4"))
+    lp_relaxation(built)
+    for threads in (1, 2, 1):
+        assert solve(built, threads=threads).optimal
