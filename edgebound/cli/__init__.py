@@ -34,7 +34,7 @@ Examples
 True
 """
 
-from edgebound.cli import _instances, _solve  # noqa: F401  (registers the commands)
+from edgebound.cli import _instances, _simulate, _solve  # noqa: F401  (registers the commands)
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
     EXIT_INTERNAL,

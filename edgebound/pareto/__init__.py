@@ -1,0 +1,14 @@
+"""Ground-truth Pareto fronts: exact (epsilon-constraint) and NSGA-II, indicators, scoring."""
+
+from edgebound.pareto.exact import Objective, exact_front
+from edgebound.pareto.front import ParetoFront, Score, additive_epsilon, nondominated, score
+
+__all__ = [
+    "Objective",
+    "ParetoFront",
+    "Score",
+    "additive_epsilon",
+    "exact_front",
+    "nondominated",
+    "score",
+]
