@@ -41,7 +41,13 @@ from edgebound.errors import InfeasibleError, SolverError
 from edgebound.evaluate import evaluate
 from edgebound.evaluate.queueing import erlang_c_table
 from edgebound.instances import Instance, fits
-from edgebound.models.mmv import OBJECTIVES, _check_names, _delay_ref_ms, _per_node_cap, _rates
+from edgebound.models._mmv_core import (
+    OBJECTIVES,
+    _check_names,
+    _delay_ref_ms,
+    _per_node_cap,
+    _rates,
+)
 from edgebound.solvers.result import SolveResult, Termination, relative_gap
 
 __all__ = ["solve_decomposed"]

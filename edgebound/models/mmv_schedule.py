@@ -27,7 +27,14 @@ import pyomo.environ as pyo
 from edgebound.errors import SolverError
 from edgebound.evaluate.mmv_schedule import delay_ref_ms, evaluate_mmv_schedule, service_rates
 from edgebound.instances import Instance, Version, fits
-from edgebound.models.mmv import OBJECTIVES, _check_names, _describe, _objective, _Period, _stats
+from edgebound.models._mmv_core import (
+    OBJECTIVES,
+    _check_names,
+    _describe,
+    _objective,
+    _Period,
+    _stats,
+)
 from edgebound.solvers.base import BuiltModel
 
 __all__ = ["build"]
