@@ -27,7 +27,7 @@ from edgebound.errors import InfeasibleError
 from edgebound.instances import Instance
 from edgebound.solvers import BuiltModel, Termination, lp_relaxation, solve
 
-__all__ = ["Bound", "mmv"]
+__all__ = ["Bound", "mmv", "placement"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,56 @@ def mmv(
     except InfeasibleError:
         return Bound(
             model="mmv_schedule" if schedule else "mmv",
+            objective=objective,
+            sense=sense,
+            value=math.inf if sense == "min" else -math.inf,
+            incumbent=None,
+            lp=None,
+            gap=None,
+            status=Termination.INFEASIBLE.value,
+        )
+    return _bound(built, sense, time_limit, mip_gap)
+
+
+def placement(
+    instance: Instance,
+    *,
+    objective: str = "weighted",
+    weights: Any = None,
+    rates: Any = None,
+    time_limit: float = 60.0,
+    mip_gap: float = 1e-4,
+) -> Bound:
+    """A certified bound on one period of the continuum placement problem.
+
+    Only the objectives the placement model represents exactly can be bounded (energy,
+    cost, power, dropped, migrations, throughput, or their weighted sum); see
+    :mod:`edgebound.models.placement`. With energy in the objective the bound is over the
+    decisions that serve all demand.
+
+    Parameters
+    ----------
+    instance : Instance
+    objective : str
+    weights : mapping, optional
+        Overrides ``policy.weights`` (latency weights must be zero or absent).
+    rates : array-like, optional
+        Rate of each demand, replacing the mean rates.
+    time_limit, mip_gap
+        As in :func:`mmv`.
+
+    Returns
+    -------
+    Bound
+    """
+    from edgebound.models import placement as model
+
+    sense: Literal["min", "max"] = "max" if model.OBJECTIVES.get(objective) == "max" else "min"
+    try:
+        built = model.build(instance, objective, weights=weights, rates=rates)
+    except InfeasibleError:
+        return Bound(
+            model="placement",
             objective=objective,
             sense=sense,
             value=math.inf if sense == "min" else -math.inf,

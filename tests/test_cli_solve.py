@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -117,3 +118,40 @@ def test_bound_json() -> None:
     doc = json.loads(result.stdout)
     assert doc["lp_bound"] <= doc["bound"] + 1e-9 <= doc["incumbent"] + 2e-9
     assert doc["sense"] == "min"
+
+
+def test_placement_solve_and_bound() -> None:
+    doc = json.loads(
+        run(
+            "solve",
+            "continuum-3edge-2cloud",
+            "--model",
+            "placement",
+            "--objective",
+            "energy",
+            "--json",
+        ).stdout
+    )
+    assert doc["status"] == "optimal"
+    assert doc["objectives"]["energy"] == pytest.approx(doc["objective"], rel=1e-6)
+    assert doc["feasible"] is True
+    result = run("solve", "continuum-3edge-2cloud", "--model", "placement", "--objective", "delay")
+    assert result.exit_code == EXIT_INVALID
+    assert "delay" in result.stderr
+    result = run("solve", "continuum-3edge-2cloud", "--model", "placement")
+    assert result.exit_code == EXIT_INVALID  # the bundled weights include latency
+    assert "latency" in result.stderr
+    doc = json.loads(
+        run(
+            "bound",
+            "continuum-3edge-2cloud",
+            "--model",
+            "placement",
+            "--objective",
+            "cost",
+            "--time-limit",
+            "30",
+            "--json",
+        ).stdout
+    )
+    assert doc["lp_bound"] <= doc["bound"] + 1e-9

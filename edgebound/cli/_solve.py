@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 class _Model(enum.StrEnum):
     mmv = "mmv"
     mmv_schedule = "mmv-schedule"
+    placement = "placement"
 
 
 class _Method(enum.StrEnum):
@@ -47,6 +48,12 @@ class _Objective(enum.StrEnum):
     accuracy = "accuracy"
     security = "security"
     reliability = "reliability"
+    energy = "energy"
+    cost = "cost"
+    power = "power"
+    dropped = "dropped"
+    migrations = "migrations"
+    throughput = "throughput"
 
 
 class _ArgumentError(EdgeboundError):
@@ -92,8 +99,16 @@ def _build(
     constraints: dict[str, float],
     steps: int | None,
 ) -> BuiltModel:
-    from edgebound.models import mmv, mmv_schedule
+    from edgebound.models import mmv, mmv_schedule, placement
 
+    if model is _Model.placement:
+        if steps is not None:
+            raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+        return placement.build(inst, objective, weights=weights, constraints=constraints)
+    if objective not in mmv.OBJECTIVES:
+        raise _ArgumentError(
+            f"--objective {objective}: not an MMV objective ({', '.join(mmv.OBJECTIVES)})"
+        )
     if model is _Model.mmv:
         if steps is not None:
             raise _ArgumentError("--steps: only the mmv-schedule model has periods")
@@ -103,9 +118,23 @@ def _build(
     )
 
 
+def _print_placement(res: SolveResult, inst: Instance) -> None:
+    table = Table(title=f"placement on {inst.name}: replicas on the nodes that host any")
+    reps = res.decision.get("replicas", {})
+    used = [n for n in inst.node_names if any(reps.get(s, {}).get(n) for s in reps)]
+    table.add_column("service")
+    for n in used:
+        table.add_column(n, justify="right")
+    for s in inst.service_names:
+        table.add_row(s, *[str(reps.get(s, {}).get(n, "")) for n in used])
+    _console().print(table)
+
+
 def _print_result(res: SolveResult, inst: Instance) -> None:
     con = _console()
-    periods = res.decision.get("periods") or ([res.decision] if res.decision else [])
+    if res.model == "placement":
+        _print_placement(res, inst)
+    periods = [] if res.model == "placement" else _periods(res)
     for t, dec in enumerate(periods):
         title = f"{res.model} on {inst.name}" + (f", period {t}" if len(periods) > 1 else "")
         table = Table(title=title)
@@ -143,14 +172,25 @@ def _print_result(res: SolveResult, inst: Instance) -> None:
         con.print(f"note: {escape(note)}")
 
 
+def _periods(res: SolveResult) -> list[dict[str, Any]]:
+    return res.decision.get("periods") or ([res.decision] if res.decision else [])
+
+
 def _explain(built: BuiltModel, res: SolveResult) -> dict[str, Any]:
     """What binds: capacities used to the full, and the LP dual price of each capacity row."""
     from edgebound.solvers import lp_relaxation
 
     lp = lp_relaxation(built)
-    prices = {
-        name: value for name, value in lp.duals.items() if "capacity[" in name and abs(value) > 1e-9
-    }
+    if built.name == "placement":
+        from edgebound.models.placement import prices as placement_prices
+
+        prices = {f"{n} {r}": v for (n, r), v in placement_prices(built).items() if v}
+    else:
+        prices = {
+            name: value
+            for name, value in lp.duals.items()
+            if "capacity[" in name and abs(value) > 1e-9
+        }
     tight = []
     if res.evaluation is not None:
         details = res.evaluation.details
@@ -331,14 +371,17 @@ def _bound(
     inst = load(instance)
     if model is _Model.mmv and steps is not None:
         raise _ArgumentError("--steps: only the mmv-schedule model has periods")
-    b = bounds.mmv(
-        inst,
-        objective=objective.value,
-        steps=steps,
-        schedule=model is _Model.mmv_schedule,
-        time_limit=time_limit,
-        mip_gap=gap,
-    )
+    if model is _Model.placement:
+        b = bounds.placement(inst, objective=objective.value, time_limit=time_limit, mip_gap=gap)
+    else:
+        b = bounds.mmv(
+            inst,
+            objective=objective.value,
+            steps=steps,
+            schedule=model is _Model.mmv_schedule,
+            time_limit=time_limit,
+            mip_gap=gap,
+        )
     doc = {"instance": inst.name} | b.to_dict()
     if json_out:
         _emit_json(doc)
