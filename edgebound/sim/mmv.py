@@ -39,7 +39,7 @@ import math
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,10 @@ __all__ = ["MMVSimulator", "SimulationError", "simulate"]
 _PROGRESS_MASK = 0x3FFF
 
 
+def _unused(observation: Observation | None) -> int:
+    raise AssertionError("the simulator yields its decisions; it calls no policy")
+
+
 class SimulationError(EdgeboundError):
     """A simulation cannot be set up as asked (bad load, replicas that fit nowhere, ...)."""
 
@@ -64,6 +68,23 @@ def _base_rates(instance: Instance) -> np.ndarray:
     for d in instance.workload.demands:
         lam[instance.service_names.index(d.service)] += d.rate_rps
     return lam
+
+
+def _needs(table: ReleaseTable) -> list[tuple[float, float, float]]:
+    """Each version's (cpu, ram, disk); versions in a run of equal needs share one tuple.
+
+    Released versions keep their predecessor's resources, so a table of 10^5 versions has a
+    handful of distinct needs: sharing them saves building (and garbage-collecting) a tuple
+    per version.
+    """
+    cols = (table.cpu, table.ram_gb, table.disk_gb)
+    rows = np.stack(cols, axis=1)
+    starts = [0, *(np.flatnonzero((rows[1:] != rows[:-1]).any(axis=1)) + 1).tolist()]
+    out: list[tuple[float, float, float]] = []
+    for a, b in zip(starts, [*starts[1:], len(rows)], strict=True):
+        c, r, d = (float(x[a]) for x in cols)
+        out += [(c, r, d)] * (b - a)
+    return out
 
 
 class MMVSimulator:
@@ -195,16 +216,14 @@ class MMVSimulator:
         SimResult
         """
         policy.reset(self.instance, self.policy_rng)
-        act = policy.act
-        gen = self.decisions(progress)
-        t0 = time.perf_counter()
-        try:
-            obs = next(gen)
-            while True:
-                obs = gen.send(act(obs))
-        except StopIteration:
+        # the loop calls the policy itself (no generator round trip per decision), and
+        # builds no observation for a policy that declares it reads none
+        observe = bool(getattr(policy, "observes", True))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in self._events(progress, policy.act, observe):  # yields nothing given act
             pass
         self._record["wall_s"] = time.perf_counter() - t0
+        self._record["cpu_s"] = time.process_time() - c0  # robust to other jobs on the machine
         return self.result(getattr(policy, "name", type(policy).__name__))
 
     def decisions(
@@ -225,6 +244,20 @@ class MMVSimulator:
         >>> obs.kind in (0, 1), len(obs.node_free), len(obs.omega)
         (True, 4, 4)
         """
+        return (yield from self._events(progress, None))
+
+    def _events(
+        self,
+        progress: Callable[[int], None] | None,
+        act: Callable[[Any], int] | None,
+        observe: bool = True,
+    ) -> Generator[Observation, int, float]:
+        """The event loop: yield decisions (``act=None``) or ask ``act`` directly.
+
+        With ``observe=False`` the policy is called as ``act(None)``: no observation and no
+        reward is computed. The state and draws are the same either way, so a policy that
+        ignores its observation gives the same run with and without it.
+        """
         inst = self.instance
         n_nodes = len(inst.node_names)
         n_svc = len(inst.services)
@@ -233,6 +266,7 @@ class MMVSimulator:
         thr = self.scale_up_load
         min_rep = self.min_replicas
         arr_t: list[float] = self._arr_t.tolist()
+        arr_t.append(math.inf)  # sentinel: no arrival after the last one
         arr_k: list[int] = self._arr_k.tolist()
         svc_e: list[float] = self._svc_e.tolist()
         tabs = self.tables
@@ -242,10 +276,7 @@ class MMVSimulator:
         v_sec = [t.security.tolist() for t in tabs]
         v_rel = [t.reliability.tolist() for t in tabs]
         v_mu = [t.service_rate_rps.tolist() for t in tabs]
-        v_need = [
-            list(zip(t.cpu.tolist(), t.ram_gb.tolist(), t.disk_gb.tolist(), strict=True))
-            for t in tabs
-        ]
+        v_need = [_needs(t) for t in tabs]
         gpus = [self.stable[k].gpus for k in range(n_svc)]
         spawn = [s.spawn_time_ms / 1000.0 for s in inst.services]
         tr = [x / 1000.0 for x in inst.transmission_ms.tolist()]
@@ -263,6 +294,9 @@ class MMVSimulator:
         nxt = [rel_t[k][newest[k] + 1] for k in range(n_svc)]
 
         free = [[n.cpu, n.ram_gb, n.disk_gb, float(n.gpus)] for n in inst.topology.nodes]
+        nodes = range(n_nodes)
+        # first-fit order when a respawn prefers the replica's own node
+        orders = [(n, *nodes) for n in nodes]
         r_k: list[int] = []
         r_n: list[int] = []
         r_v: list[int] = []
@@ -271,19 +305,24 @@ class MMVSimulator:
         queue: list[deque[int]] = [deque() for _ in range(n_svc)]
         q_area = [0.0] * n_svc
         q_last = [t0] * n_svc
-        rlog: list[tuple[float, int, int, int]] = []
+        # replica log, flat: (time, service, node, +1 created / -1 deleted) per entry; a
+        # tuple per entry would leave a million objects for the garbage collector to scan
+        rlog: list[float] = []
+        log = rlog.extend
+        rk_append, rn_append, rv_append = r_k.append, r_n.append, r_v.append
         st = array("d", bytes(8 * n_arr))
         nd = array("b", bytes(n_arr))
         vr = array("l", bytes(array("l").itemsize * n_arr))
         spf = array("b", bytes(n_arr))
         heap: list[tuple[float, int]] = []
         push, pop = heapq.heappush, heapq.heappop
-        counts = {"decisions": 0, "updates": 0, "created": 0, "deleted": 0, "create_newest": 0}
+        n_dec = n_upd = n_new = n_created = n_deleted = 0
+        yields = act is None
+        decide: Callable[[Any], int] = act if act is not None else _unused
 
-        def place(k: int, v: int, prefer: int = -1) -> int:
+        def place(k: int, v: int, order: Sequence[int] = nodes) -> int:
             c, r, d = v_need[k][v]
             g = gpus[k]
-            order = range(n_nodes) if prefer < 0 else (prefer, *range(n_nodes))
             for n in order:
                 f = free[n]
                 if f[0] >= c and f[1] >= r and f[2] >= d and f[3] >= g:
@@ -293,14 +332,6 @@ class MMVSimulator:
                     f[3] -= g
                     return n
             return -1
-
-        def unplace(k: int, v: int, n: int) -> None:
-            c, r, d = v_need[k][v]
-            f = free[n]
-            f[0] += c
-            f[1] += r
-            f[2] += d
-            f[3] += gpus[k]
 
         def z_bits(k: int, v: int) -> tuple[bool, ...]:
             c, r, d = v_need[k][v]
@@ -315,45 +346,40 @@ class MMVSimulator:
                 v_acc[k][u] > v_acc[k][v],
             )
 
-        def commit(rid: int, req: int, ts: float, sp: int) -> float:
-            """Start ``req`` on ``rid`` at ``ts``; return the request's reward (eq 15)."""
-            k = r_k[rid]
-            v = r_v[rid]
-            n = r_n[rid]
-            s = svc_e[req] / v_mu[k][v]
-            st[req] = ts
-            nd[req] = n
-            vr[req] = v
-            spf[req] = sp
-            # rid breaks ties of equal times: it is unique among pending departures
-            push(heap, (ts + s, rid))
-            return (
-                -wd_s * (ts - arr_t[req] + s + tr[n])
-                + wa * v_acc[k][v]
-                + ws * v_sec[k][v]
-                + wr * v_rel[k][v]
-            )
-
         def respawn(rid: int, u: int, t: float) -> bool:
-            k, n, v = r_k[rid], r_n[rid], r_v[rid]
-            unplace(k, v, n)
-            m = place(k, u, prefer=n)
+            """Replace replica ``rid`` by one of version ``u``, on its own node if it fits."""
+            k, n = r_k[rid], r_n[rid]
+            c, r, d = v_need[k][r_v[rid]]
+            g = gpus[k]
+            f = free[n]
+            f[0] += c
+            f[1] += r
+            f[2] += d
+            f[3] += g
+            c, r, d = v_need[k][u]
+            if f[0] >= c and f[1] >= r and f[2] >= d and f[3] >= g:
+                f[0] -= c
+                f[1] -= r
+                f[2] -= d
+                f[3] -= g
+                r_v[rid] = u
+                return True
+            m = place(k, u)  # first-fit elsewhere (its own node was just tried)
             if m < 0:
-                place(k, v, prefer=n)
+                place(k, r_v[rid], orders[n])
                 return False
-            if m != n:
-                rlog.append((t, k, n, -1))
-                rlog.append((t, k, m, 1))
-                r_n[rid] = m
+            log((t, k, n, -1))
+            log((t, k, m, 1))
+            r_n[rid] = m
             r_v[rid] = u
             return True
 
-        for k, c in enumerate(self.initial):
-            for _ in range(c):
+        for k, count in enumerate(self.initial):
+            for _ in range(count):
                 n = place(k, base[k])
                 if n < 0:
                     raise SimulationError(
-                        f"replicas: {c} replicas of {inst.service_names[k]} do not fit on the "
+                        f"replicas: {count} replicas of {inst.service_names[k]} do not fit on the "
                         "nodes (first-fit); ask for fewer"
                     )
                 r_k.append(k)
@@ -361,127 +387,206 @@ class MMVSimulator:
                 r_v.append(base[k])
                 idle[k].append(len(r_k) - 1)
                 nrep[k] += 1
-                rlog.append((t0, k, n, 1))
+                log((t0, k, n, 1))
 
+        # A request starts on replica rid (node n, version v) at ts after a wait (and spawn
+        # when sp): st/nd/vr/spf record it, its departure goes on the heap, and its reward
+        # (eq 15) is -wd_s * (ts - arrival + service + transmission) + the version's scores.
+        # The code is inlined at its three places: a call per request costs a tenth of a run.
         # tuple.__new__ skips the named tuple's argument handling, a third of its cost
         new, Obs = tuple.__new__, Observation
         reward = 0.0
         i = 0
+        ta = arr_t[0]
         t = t0
         while True:
-            if i < n_arr and (not heap or arr_t[i] <= heap[0][0]):
-                t = arr_t[i]
-                k = arr_k[i]
-                req = i
-                i += 1
-                if progress is not None and not i & _PROGRESS_MASK:
-                    progress(i)
-                if nxt[k] <= t:
-                    u = newest[k]
-                    while rel_t[k][u + 1] <= t:
-                        u += 1
-                    newest[k] = u
-                    nxt[k] = rel_t[k][u + 1]
-                if idle[k]:
-                    rid = idle[k].popleft()
+            if heap and heap[0][0] < ta:
+                t, rid = pop(heap)
+                k = r_k[rid]
+                q = queue[k]
+                if q:
+                    q_area[k] += len(q) * (t - q_last[k])
+                    q_last[k] = t
+                    req = q.popleft()
+                    if nxt[k] <= t:
+                        u = newest[k]
+                        while rel_t[k][u + 1] <= t:
+                            u += 1
+                        newest[k] = u
+                        nxt[k] = rel_t[k][u + 1]
                     v = r_v[rid]
                     u = newest[k]
+                    ts = t
                     if u != v:
-                        counts["decisions"] += 1
-                        a = yield new(Obs, (
-                            z_bits(k, u), k, 0, 0, omega(k, v, u), UPDATE,
-                            reward, i / n_arr, t, v, u,
-                        ))  # fmt: skip
-                        if a and respawn(rid, u, t):
-                            counts["updates"] += 1
-                            reward = commit(rid, req, t + spawn[k], 1)
+                        n_dec += 1
+                        if observe:
+                            obs = new(Obs, (
+                                z_bits(k, u), k, len(q), 1, omega(k, v, u), UPDATE,
+                                reward, i / n_arr, t, v, u,
+                            ))  # fmt: skip
+                            a = (yield obs) if yields else decide(obs)
                         else:
-                            reward = commit(rid, req, t, 0)
-                    else:
+                            a = decide(None)
+                        if a and respawn(rid, u, t):
+                            n_upd += 1
+                            ts = t + spawn[k]
+                            spf[req] = 1
+                            v = u
                         n = r_n[rid]
-                        st[req] = t
+                        s = svc_e[req] / v_mu[k][v]
+                        st[req] = ts
                         nd[req] = n
                         vr[req] = v
+                        push(heap, (ts + s, rid))
+                        if observe:
+                            reward = (
+                                -wd_s * (ts - arr_t[req] + s + tr[n])
+                                + wa * v_acc[k][v]
+                                + ws * v_sec[k][v]
+                                + wr * v_rel[k][v]
+                            )
+                    else:
+                        st[req] = t
+                        nd[req] = r_n[rid]
+                        vr[req] = v
                         push(heap, (t + svc_e[req] / v_mu[k][v], rid))
-                    continue
-                q = queue[k]
-                q_area[k] += len(q) * (t - q_last[k])
-                q_last[k] = t
-                q.append(req)
-                if not scaling or (nrep[k] and (nrep[k] + len(q)) <= thr * nrep[k]):
-                    continue
-                u = newest[k]
-                v = base[k]
-                choice = v
-                if u != v:
-                    z = z_bits(k, u)
-                    if not any(z):
-                        continue
-                    counts["decisions"] += 1
-                    a = yield new(
-                        Obs, (z, k, len(q), 0, omega(k, v, u), CREATE, reward, i / n_arr, t, v, u)
-                    )
-                    if a:
-                        choice = u
-                        counts["create_newest"] += 1
-                n = place(k, choice)
-                if n < 0:
-                    if u != v:
-                        reward = 0.0
-                    continue
-                r_k.append(k)
-                r_n.append(n)
-                r_v.append(choice)
-                rid = len(r_k) - 1
-                nrep[k] += 1
-                counts["created"] += 1
-                rlog.append((t, k, n, 1))
-                q_area[k] += len(q) * (t - q_last[k])
-                q_last[k] = t
-                r = commit(rid, q.popleft(), t + spawn[k], 1)
-                if u != v:
-                    reward = r
+                elif scaling and nrep[k] > min_rep:
+                    n = r_n[rid]
+                    c, r, d = v_need[k][r_v[rid]]
+                    f = free[n]
+                    f[0] += c
+                    f[1] += r
+                    f[2] += d
+                    f[3] += gpus[k]
+                    nrep[k] -= 1
+                    n_deleted += 1
+                    log((t, k, n, -1))
+                else:
+                    idle[k].append(rid)
                 continue
-            if not heap:
+            if i >= n_arr:
                 break
-            t, rid = pop(heap)
-            k = r_k[rid]
-            q = queue[k]
-            if q:
-                q_area[k] += len(q) * (t - q_last[k])
-                q_last[k] = t
-                req = q.popleft()
-                if nxt[k] <= t:
-                    u = newest[k]
-                    while rel_t[k][u + 1] <= t:
-                        u += 1
-                    newest[k] = u
-                    nxt[k] = rel_t[k][u + 1]
+            t = ta
+            k = arr_k[i]
+            req = i
+            i += 1
+            ta = arr_t[i]
+            if progress is not None and not i & _PROGRESS_MASK:
+                progress(i)
+            if nxt[k] <= t:
+                u = newest[k]
+                while rel_t[k][u + 1] <= t:
+                    u += 1
+                newest[k] = u
+                nxt[k] = rel_t[k][u + 1]
+            idle_k = idle[k]
+            if idle_k:
+                rid = idle_k.popleft()
                 v = r_v[rid]
                 u = newest[k]
                 if u != v:
-                    counts["decisions"] += 1
-                    a = yield new(Obs, (
-                        z_bits(k, u), k, len(q), 1, omega(k, v, u), UPDATE,
-                        reward, i / n_arr, t, v, u,
-                    ))  # fmt: skip
-                    if a and respawn(rid, u, t):
-                        counts["updates"] += 1
-                        reward = commit(rid, req, t + spawn[k], 1)
+                    n_dec += 1
+                    ts = t
+                    if observe:
+                        obs = new(Obs, (
+                            z_bits(k, u), k, 0, 0, omega(k, v, u), UPDATE,
+                            reward, i / n_arr, t, v, u,
+                        ))  # fmt: skip
+                        a = (yield obs) if yields else decide(obs)
                     else:
-                        reward = commit(rid, req, t, 0)
+                        a = decide(None)
+                    if a and respawn(rid, u, t):
+                        n_upd += 1
+                        ts = t + spawn[k]
+                        spf[req] = 1
+                        v = u
+                    n = r_n[rid]
+                    s = svc_e[req] / v_mu[k][v]
+                    st[req] = ts
+                    nd[req] = n
+                    vr[req] = v
+                    push(heap, (ts + s, rid))
+                    if observe:
+                        reward = (
+                            -wd_s * (ts - arr_t[req] + s + tr[n])
+                            + wa * v_acc[k][v]
+                            + ws * v_sec[k][v]
+                            + wr * v_rel[k][v]
+                        )
                 else:
                     st[req] = t
                     nd[req] = r_n[rid]
                     vr[req] = v
                     push(heap, (t + svc_e[req] / v_mu[k][v], rid))
-            elif scaling and nrep[k] > min_rep:
-                unplace(k, r_v[rid], r_n[rid])
-                nrep[k] -= 1
-                counts["deleted"] += 1
-                rlog.append((t, k, r_n[rid], -1))
+                continue
+            q = queue[k]
+            q_area[k] += len(q) * (t - q_last[k])
+            q_last[k] = t
+            q.append(req)
+            nr = nrep[k]
+            if not scaling or (nr and (nr + len(q)) <= thr * nr):
+                continue
+            u = newest[k]
+            v = base[k]
+            if u != v:
+                # a decision only when the newest version fits somewhere (Z_k not all 0);
+                # m is the node first-fit would give it
+                c, r, d = v_need[k][u]
+                g = gpus[k]
+                for m in nodes:
+                    f = free[m]
+                    if f[0] >= c and f[1] >= r and f[2] >= d and f[3] >= g:
+                        break
+                else:
+                    continue
+                n_dec += 1
+                if observe:
+                    obs = new(Obs, (
+                        z_bits(k, u), k, len(q), 0, omega(k, v, u), CREATE,
+                        reward, i / n_arr, t, v, u,
+                    ))  # fmt: skip
+                    a = (yield obs) if yields else decide(obs)
+                else:
+                    a = decide(None)
+                if a:
+                    n_new += 1
+                    f[0] -= c
+                    f[1] -= r
+                    f[2] -= d
+                    f[3] -= g
+                    n = m
+                    v = u
+                else:
+                    n = place(k, v)
+                    if n < 0:
+                        reward = 0.0
+                        continue
             else:
-                idle[k].append(rid)
+                n = place(k, v)
+                if n < 0:
+                    continue
+            rk_append(k)
+            rn_append(n)
+            rv_append(v)
+            rid = len(r_k) - 1
+            nrep[k] = nr + 1
+            n_created += 1
+            log((t, k, n, 1))
+            req = q.popleft()  # the queue's area is up to date: it grew at this same t
+            ts = t + spawn[k]
+            s = svc_e[req] / v_mu[k][v]
+            st[req] = ts
+            nd[req] = n
+            vr[req] = v
+            spf[req] = 1
+            push(heap, (ts + s, rid))
+            if observe and u != base[k]:
+                reward = (
+                    -wd_s * (ts - arr_t[req] + s + tr[n])
+                    + wa * v_acc[k][v]
+                    + ws * v_sec[k][v]
+                    + wr * v_rel[k][v]
+                )
         for k in range(n_svc):
             q_area[k] += len(queue[k]) * (t - q_last[k])
         self._record = {
@@ -492,7 +597,13 @@ class MMVSimulator:
             "end_s": t,
             "queue_area": q_area,
             "replica_log": rlog,
-            "counts": counts,
+            "counts": {
+                "decisions": n_dec,
+                "updates": n_upd,
+                "created": n_created,
+                "deleted": n_deleted,
+                "create_newest": n_new,
+            },
             "base": base,
             "wall_s": 0.0,
         }

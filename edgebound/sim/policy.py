@@ -11,7 +11,10 @@ replica could run a newer version than it would otherwise (the versioning paper,
 
 Any object with ``reset(instance, rng)`` and ``act(observation) -> int`` plugs in; the
 observation carries the reward (eq 15) of the policy's previous decision, so a learning
-policy needs nothing else.
+policy needs nothing else. A policy whose decisions do not depend on the observation may set
+``observes = False``: :meth:`~edgebound.sim.mmv.MMVSimulator.run` then calls ``act(None)``
+and skips building the observation and the reward, which is most of a decision's cost. The
+run is the same either way.
 
 Examples
 --------
@@ -102,6 +105,10 @@ class Policy(Protocol):
     ``reset`` is called once at the start of every run with the simulator's policy stream,
     which is the only randomness a policy should use (same seed, same run).
 
+    Optionally, a class attribute ``observes = False`` declares that ``act`` ignores its
+    argument; the simulator then passes ``None`` instead of an :class:`Observation`.
+    Without the attribute a policy gets every observation.
+
     Examples
     --------
     >>> isinstance(NeverUpdate(), Policy)
@@ -129,6 +136,7 @@ class AlwaysUpdate:
     """
 
     name = "always"
+    observes = False
 
     def reset(self, instance: Instance, rng: np.random.Generator) -> None:
         """Nothing to prepare."""
@@ -148,6 +156,7 @@ class NeverUpdate:
     """
 
     name = "never"
+    observes = False
 
     def reset(self, instance: Instance, rng: np.random.Generator) -> None:
         """Nothing to prepare."""
@@ -174,30 +183,32 @@ class RandomUpdate:
     """
 
     name = "random"
+    observes = False
 
     def __init__(self, p: float = 0.5) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p: {p!r} must be a probability in [0, 1]")
         self.p = p
-        self._draws: np.ndarray = np.empty(0)
+        self._draws: list[bool] = []
         self._i = 0
         self._rng = np.random.default_rng(0)
 
     def reset(self, instance: Instance | None, rng: np.random.Generator) -> None:
         """Take the run's policy stream."""
         self._rng = rng
-        self._draws = np.empty(0)
+        self._draws = []
         self._i = 0
 
     def act(self, observation: Observation | None) -> int:
         """1 with probability ``p``."""
-        # uniforms are drawn in blocks: one numpy call per decision would dominate the run
-        if self._i >= len(self._draws):
-            self._draws = self._rng.random(65536) < self.p
-            self._i = 0
-        out = int(self._draws[self._i])
-        self._i += 1
-        return out
+        # uniforms are drawn in blocks: one numpy call per decision would dominate the run;
+        # a list indexes several times faster than the numpy array
+        i = self._i
+        if i >= len(self._draws):
+            self._draws = (self._rng.random(65536) < self.p).tolist()
+            i = 0
+        self._i = i + 1
+        return int(self._draws[i])
 
 
 def make_policy(name: str) -> Policy:

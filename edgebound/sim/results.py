@@ -215,12 +215,13 @@ def _periods(sim: MMVSimulator, rec: dict[str, Any], ver: np.ndarray, horizon: f
             else:
                 versions[k, t] = versions[k, t - 1] if t else rec["base"][k]
     replicas = np.zeros((n_svc, n_nodes, n_t))
-    log = rec["replica_log"]
-    if log:
-        lt = np.array([e[0] for e in log])
-        lk = np.array([e[1] for e in log])
-        ln = np.array([e[2] for e in log])
-        ld = np.array([e[3] for e in log], dtype=float)
+    # (time, service, node, +1 / -1) per entry: as tuples, or flat
+    log = np.asarray(rec["replica_log"], dtype=float).reshape(-1, 4)
+    if len(log):
+        lt = log[:, 0]
+        lk = log[:, 1].astype(np.int64)
+        ln = log[:, 2].astype(np.int64)
+        ld = log[:, 3]
         for k in range(n_svc):
             for n in range(n_nodes):
                 sel = (lk == k) & (ln == n)

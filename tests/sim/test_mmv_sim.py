@@ -13,6 +13,7 @@ from edgebound.sim import (
     AlwaysUpdate,
     MMVSimulator,
     NeverUpdate,
+    Observation,
     Policy,
     QLearningPolicy,
     RandomUpdate,
@@ -149,6 +150,33 @@ def test_summary_uses_seeds_or_batches() -> None:
     assert summ.method == "seeds" and summ.n == 3
     assert summ.mean["delay"] == pytest.approx(np.mean([r.objectives["delay"] for r in runs]))
     assert all(math.isfinite(h) for h in summ.halfwidth.values())
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_run_and_the_decision_generator_give_the_same_run(name: str) -> None:
+    # run() calls the policy itself and builds no observation for a policy with
+    # observes = False; driving decisions() builds every observation
+    a = simulate(STAR4, make_policy(name), arrivals=3000, seed=4, load=0.6)
+    sim = MMVSimulator(STAR4, arrivals=3000, seed=4, load=0.6)
+    pol = make_policy(name)
+    pol.reset(sim.instance, sim.policy_rng)
+    gen = sim.decisions()
+    seen = 0
+    try:
+        obs = next(gen)
+        while True:
+            assert isinstance(obs, Observation) and obs.version != obs.newest
+            seen += 1
+            obs = gen.send(pol.act(obs))
+    except StopIteration:
+        pass
+    b = sim.result(pol.name)
+    assert seen == b.counts["decisions"] > 0
+    assert a.objectives == b.objectives
+    assert a.counts == b.counts
+    assert np.array_equal(a.periods["replicas"], b.periods["replicas"])
+    for m, v in a.batch_means.items():
+        assert np.array_equal(v, b.batch_means[m])
 
 
 def test_qlearning_learns_during_the_run() -> None:
