@@ -34,7 +34,12 @@ Examples
 True
 """
 
-from edgebound.cli import _instances, _simulate, _solve  # noqa: F401  (registers the commands)
+from edgebound.cli import (  # noqa: F401  (registers the commands)
+    _instances,
+    _pareto,
+    _simulate,
+    _solve,
+)
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
     EXIT_INTERNAL,

@@ -2,6 +2,8 @@
 
 from edgebound.pareto.exact import Objective, exact_front
 from edgebound.pareto.front import ParetoFront, Score, additive_epsilon, nondominated, score
+from edgebound.pareto.mmv import mmv_front
+from edgebound.pareto.nsga import mmv_nsga
 
 __all__ = [
     "Objective",
@@ -9,6 +11,8 @@ __all__ = [
     "Score",
     "additive_epsilon",
     "exact_front",
+    "mmv_front",
+    "mmv_nsga",
     "nondominated",
     "score",
 ]

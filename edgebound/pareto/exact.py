@@ -249,8 +249,8 @@ def exact_front(
         return True
 
     inner = p - 1
-    # relative to the range, but never below delta in absolute terms: with a range of 0
-    # the front is one point in this objective
+    # delta times the range, but never below delta itself: with a range of 0 the front is
+    # one point in this objective
     step_inner = delta * max(float(ranges[inner]), 1.0)
     outer = J[:-1]
     steps = {j: ranges[j] / max(grid_points - 1, 1) for j in outer}
@@ -266,12 +266,15 @@ def exact_front(
                 break  # early exit: every tighter bound is infeasible too
             achieved = points[-1][inner]
             # bypass: every bound up to the achieved value gives this same point
+            slack = tol * max(1.0, abs(best[inner]))
+            if direction[inner] * (best[inner] - achieved) <= slack:
+                break  # the best value of the last objective is reached
             nxt = achieved + direction[inner] * step_inner
+            if direction[inner] * (nxt - best[inner]) > 0:
+                nxt = float(best[inner])  # one last bound at the best value, not beyond it
             if direction[inner] * (nxt - e_inner) <= 0:
-                break  # no progress possible (cannot happen with a positive step)
+                break  # no progress possible
             e_inner = nxt
-            if direction[inner] * (e_inner - best[inner]) > tol * max(1.0, abs(best[inner])):
-                break
     F = np.array(points).reshape(-1, p) + 0.0  # no negative zeros
     keep = nondominated(F, senses, tol=tol * max(1.0, float(np.abs(F).max(initial=1.0))))
     exact = runner.all_optimal and p == 2

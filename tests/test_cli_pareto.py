@@ -1,0 +1,148 @@
+"""The pareto and pareto-score commands: JSON contract, files, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import edgebound.cli._pareto  # noqa: F401  (registers the commands)
+from edgebound.cli import EXIT_INFEASIBLE, EXIT_INVALID, EXIT_OK, EXIT_USAGE, app
+from edgebound.pareto import ParetoFront
+
+NSGA = ["--method", "nsga2", "--generations", "5", "--pop-size", "16", "--seed", "2"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+@pytest.fixture(scope="module")
+def front_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pareto") / "front.json"
+    code, _, err = run("pareto", "gentzen-star4", *NSGA, "-o", str(path))
+    assert code == EXIT_OK, err
+    return path
+
+
+def test_pareto_json_is_a_front_document(front_file: Path) -> None:
+    code, out, _ = run("pareto", "gentzen-star4", *NSGA, "--json")
+    assert code == EXIT_OK
+    doc = json.loads(out)
+    assert doc["instance"] == "gentzen-star4" and doc["model"] == "mmv"
+    assert doc["names"] == ["delay", "accuracy"] and doc["senses"] == ["min", "max"]
+    assert doc["method"] == "nsga2" and doc["exact"] is False
+    assert len(doc["F"]) == len(doc["X"]) >= 1
+    assert doc["X"][0]["model"] == "mmv"
+    # same seed, same front; the file written by -o is the same document
+    assert json.loads(front_file.read_text())["F"] == doc["F"]
+    assert ParetoFront.from_json(front_file).F.tolist() == doc["F"]
+
+
+def test_pareto_table_and_plot(tmp_path: Path) -> None:
+    png = tmp_path / "front.png"
+    code, out, err = run("pareto", "gentzen-star4", *NSGA, "--plot", str(png))
+    assert code == EXIT_OK
+    assert "delay (ms, min)" in out and "points" in out
+    assert png.stat().st_size > 1000 and f"wrote {png}" in err
+
+
+def test_pareto_usage_and_invalid_input() -> None:
+    code, out, err = run("pareto", "gentzen-star4", "--model", "placement", "--json")
+    assert code == EXIT_INVALID
+    assert "not available yet" in err
+    assert json.loads(out)["ok"] is False
+    code, _, err = run("pareto", "gentzen-star4", "--objectives", "delay")
+    assert code == EXIT_INVALID and "two to four" in err
+    code, _, err = run("pareto", "gentzen-star4", "--objectives", "delay,speed", *NSGA)
+    assert code == EXIT_INVALID and "speed" in err
+    code, _, _ = run("pareto", "gentzen-star4", "--method", "simplex")
+    assert code == EXIT_USAGE
+    code, _, err = run("pareto", "no-such-instance")
+    assert code == EXIT_INVALID
+
+
+def test_score_json(front_file: Path, tmp_path: Path) -> None:
+    F = ParetoFront.from_json(front_file).F
+    best = F[0].tolist()
+    outcomes = tmp_path / "outcomes.json"
+    outcomes.write_text(
+        json.dumps(
+            {
+                "on": best,
+                "worse": {"delay": best[0] + 1.0, "accuracy": best[1] - 0.001},
+            }
+        )
+    )
+    code, out, _ = run("pareto-score", str(front_file), str(outcomes), "--json")
+    assert code == EXIT_OK
+    doc = json.loads(out)
+    assert doc["names"] == ["delay", "accuracy"]
+    on, worse = doc["scores"]["on"], doc["scores"]["worse"]
+    assert on["dominated"] is False and on["epsilon"] == pytest.approx(0.0)
+    assert worse["dominated"] is True and worse["epsilon"] > 0
+    assert 0 < worse["hv_share"] < on["hv_share"] <= 1
+    # default reference point: the front's worst values, a tenth of the range further
+    assert doc["ref"][0] > F[:, 0].max() and doc["ref"][1] < F[:, 1].min()
+    code, out, _ = run("pareto-score", str(front_file), str(outcomes), "--ref", "40,0.5", "--json")
+    assert code == EXIT_OK and json.loads(out)["ref"] == [40.0, 0.5]
+
+
+def test_score_table_and_plot(front_file: Path, tmp_path: Path) -> None:
+    outcomes = tmp_path / "outcomes.json"
+    outcomes.write_text(json.dumps({"agent": [20.0, 0.59]}))
+    png = tmp_path / "score.png"
+    code, out, _ = run("pareto-score", str(front_file), str(outcomes), "--plot", str(png))
+    assert code == EXIT_OK
+    assert "agent" in out and "reference point" in out
+    assert png.exists()
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "ref", "message"),
+    [
+        ({"a": [1.0]}, None, "must be 2 numbers"),
+        ({"a": {"delay": 1.0}}, None, "missing accuracy"),
+        ([1.0, 2.0], None, "JSON object"),
+        ({"a": [1.0, 0.5]}, "1,2,3", "must have 2 values"),
+        ({"a": [1.0, 0.5]}, "x,y", "numbers separated by commas"),
+    ],
+)
+def test_score_bad_input(
+    front_file: Path, tmp_path: Path, outcomes: object, ref: str | None, message: str
+) -> None:
+    path = tmp_path / "outcomes.json"
+    path.write_text(json.dumps(outcomes))
+    args = ["pareto-score", str(front_file), str(path)] + (["--ref", ref] if ref else [])
+    code, _, err = run(*args)
+    assert code == EXIT_INVALID
+    assert message in err
+
+
+def test_score_unreadable_files(front_file: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    code, _, err = run("pareto-score", str(missing), str(front_file))
+    assert code == EXIT_INVALID and "cannot read" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run("pareto-score", str(bad), str(front_file))
+    assert code == EXIT_INVALID and "not JSON" in err
+    code, _, err = run("pareto-score", str(front_file), str(front_file), "--json")
+    assert code == EXIT_INVALID  # a front is not an outcomes document
+
+
+def test_pareto_infeasible_instance_exits_3(tmp_path: Path) -> None:
+    from edgebound.instances import load
+
+    doc = load("gentzen-star4").model_dump(mode="json")
+    for dem in doc["workload"]["demands"]:
+        dem["rate_rps"] = 1e6
+    path = tmp_path / "heavy.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run("pareto", str(path), *NSGA, "--json")
+    assert code == EXIT_INFEASIBLE
+    assert json.loads(out)["status"] == "infeasible"
+    assert "no version can serve" in err
