@@ -35,6 +35,7 @@ True
 """
 
 from edgebound.cli import (  # noqa: F401  (registers the commands)
+    _forecast,
     _instances,
     _pareto,
     _simulate,

@@ -1,0 +1,214 @@
+"""Forecast accuracy on the held-out final week of the bundled traces, and federated training.
+
+1. Per trace, at its own step (5 min; nyc_taxi 30 min): seasonal naive (daily), moving
+   average (last hour's worth of 12 steps) and the TCN, fitted on everything before the final
+   week and scored by rolling origin over that week (every step an origin, 12 steps ahead):
+   MASE (scaled by the in-sample daily seasonal-naive error), sMAPE and the coverage of the
+   80 % interval, with the TCN's training time.
+2. Every trace as one site: local-only TCNs, one centralized TCN on the pooled windows,
+   uncompressed FedAvg with server momentum, and the same with top-k 10 % + 8-bit
+   quantization + error feedback (stragglers mixed in with staleness decay). Mean MASE over
+   the sites' final weeks, relative to centralized, and uplink bytes per round, relative
+   to uncompressed FedAvg.
+3. The TCN's training time on one trace with 1 and 2 torch threads, and whether the same
+   seed gives bit-identical forecasts.
+
+Run ``python benchmarks/forecast_eval.py`` (about 15-25 minutes on 2 cores; ``--quick`` runs
+three traces and skips the federated part). Needs torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from importlib.metadata import version
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edgebound.forecast import (
+    Evaluation,
+    Forecaster,
+    MovingAverage,
+    SeasonalNaive,
+    TCNForecaster,
+    daily_season,
+    rolling_origin,
+)
+from edgebound.forecast.federated import (
+    FedConfig,
+    train_centralized,
+    train_federated,
+    train_local,
+)
+from edgebound.forecast.tcn import TCNConfig
+from edgebound.instances.traces import load_trace, names, resample
+
+HORIZON = 12
+console = Console(width=200)
+
+
+def trace(name: str) -> tuple[np.ndarray, float, int]:
+    """Series at the trace's own step, the step, and the first held-out index."""
+    t, v = load_trace(name)
+    step = float(np.median(np.diff(t)))
+    y = resample(t, v, step)
+    return y, step, len(y) - round(7 * 86_400 / step)
+
+
+def evaluate(f: Forecaster, y: np.ndarray, step: float, start: int, fit: bool) -> Evaluation:
+    return rolling_origin(f, y, start, HORIZON, season=daily_season(step), fit=fit)
+
+
+def held_out_table(traces: Sequence[str], cfg: TCNConfig) -> None:
+    table = Table(title=f"held-out final week, {HORIZON} steps ahead, every step an origin")
+    for col in ("trace", "model", "MASE", "sMAPE %", "80 % cover", "train s"):
+        table.add_column(col, justify="left" if col in ("trace", "model") else "right")
+    wins = 0
+    for name in traces:
+        y, step, start = trace(name)
+        rows = {
+            "seasonal naive": SeasonalNaive(step, interval_horizon=HORIZON),
+            "moving average": MovingAverage(12, interval_horizon=HORIZON),
+            "TCN": TCNForecaster(step, cfg),
+        }
+        scores = {}
+        for label, f in rows.items():
+            ev = evaluate(f, y, step, start, fit=True)
+            scores[label] = ev.mase
+            fit_s = getattr(f, "fit_s", None)
+            table.add_row(
+                name,
+                label,
+                f"{ev.mase:.3f}",
+                f"{ev.smape:.1f}",
+                "-" if ev.coverage is None else f"{ev.coverage:.3f}",
+                "-" if fit_s is None else f"{fit_s:.1f}",
+            )
+        wins += scores["TCN"] < scores["seasonal naive"]
+        table.add_section()
+    console.print(table)
+    console.print(f"TCN below seasonal naive on {wins} of {len(traces)} traces")
+
+
+def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig) -> None:
+    data = [trace(n) for n in traces]
+    sites = [(y[:start], step) for y, step, start in data]
+
+    def score(forecasters: Sequence[TCNForecaster]) -> np.ndarray:
+        return np.array(
+            [
+                evaluate(f, y, step, start, fit=False).mase
+                for f, (y, step, start) in zip(forecasters, data, strict=True)
+            ]
+        )
+
+    results: dict[str, tuple[np.ndarray, float | None, float | None, float]] = {}
+    tic = time.perf_counter()
+    results["local only"] = (score(train_local(sites, cfg)), 0.0, None, time.perf_counter() - tic)
+    tic = time.perf_counter()
+    results["centralized"] = (
+        score(train_centralized(sites, cfg)),
+        None,
+        None,
+        time.perf_counter() - tic,
+    )
+    plain = FedConfig(
+        rounds=fed.rounds,
+        local_steps=fed.local_steps,
+        topk=1.0,
+        bits=None,
+        error_feedback=False,
+        seed=fed.seed,
+    )
+    for label, fc in (("FedAvg-M uncompressed", plain), ("FedAvg-M top-10% 8-bit EF", fed)):
+        res = train_federated(sites, cfg, fc)
+        results[label] = (
+            score(res.forecasters),
+            float(res.uplink_bytes.mean()),
+            float(res.downlink_bytes.mean()),
+            res.wall_s,
+        )
+    central = float(results["centralized"][0].mean())
+    dense_up = results["FedAvg-M uncompressed"][1] or 1.0
+    table = Table(
+        title=f"{len(traces)} sites, final week of each held out; {fed.rounds} rounds, "
+        f"{fed.local_steps} local steps, participation {fed.participation}, "
+        f"stragglers {fed.straggler_prob:.0%}"
+    )
+    for col in ("training", "mean MASE", "vs centralized", "uplink B/round", "vs FedAvg", "s"):
+        table.add_column(col, justify="left" if col == "training" else "right")
+    for label, (m, up, _down, wall) in results.items():
+        table.add_row(
+            label,
+            f"{m.mean():.3f}",
+            f"{m.mean() / central - 1:+.1%}",
+            "-" if up is None else f"{up:,.0f}",
+            "-" if up is None else f"{up / dense_up:.1%}",
+            f"{wall:.0f}",
+        )
+    console.print(table)
+    per_site = Table(title="MASE per site")
+    per_site.add_column("site")
+    for label in results:
+        per_site.add_column(label, justify="right")
+    for i, name in enumerate(traces):
+        per_site.add_row(name, *(f"{results[k][0][i]:.3f}" for k in results))
+    console.print(per_site)
+    down = results["FedAvg-M uncompressed"][2]
+    console.print(
+        f"downlink (global model to the asked sites), both federated: {down:,.0f} B/round"
+    )
+
+
+def timing(name: str, cfg: TCNConfig) -> None:
+    y, step, start = trace(name)
+    table = Table(title=f"TCN training on {name} ({start} steps before the final week)")
+    for col in ("threads", "train s", "epochs", "same seed, identical forecasts"):
+        table.add_column(col, justify="right")
+    for threads in (1, 2):
+        a = TCNForecaster(step, cfg, threads=threads).fit(y[:start])
+        b = TCNForecaster(step, cfg, threads=threads).fit(y[:start])
+        origins = np.arange(start, len(y) - HORIZON + 1)
+        same = np.array_equal(
+            a.predict_origins(y, origins, HORIZON)[0], b.predict_origins(y, origins, HORIZON)[0]
+        )
+        table.add_row(str(threads), f"{a.fit_s:.1f}", str(a.info["epochs"]), str(same))
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--traces", nargs="+", default=names(), metavar="NAME")
+    parser.add_argument("--quick", action="store_true", help="three traces, no federated part")
+    parser.add_argument("--rounds", type=int, default=FedConfig().rounds)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("heldout", "timing", "federated"),
+        default=["heldout", "timing", "federated"],
+        help="which tables to measure (default: all)",
+    )
+    args = parser.parse_args()
+    traces = (
+        ["nyc_taxi", "Twitter_volume_AAPL", "elb_request_count_8c0756"]
+        if args.quick
+        else (args.traces)
+    )
+    load1 = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "-"
+    console.print(f"cpus {os.cpu_count()}, load average at start {load1}, torch {version('torch')}")
+    cfg = TCNConfig(horizon=HORIZON, seed=args.seed)
+    if "heldout" in args.parts:
+        held_out_table(traces, cfg)
+    if "timing" in args.parts:
+        timing("Twitter_volume_AAPL", cfg)
+    if "federated" in args.parts and not args.quick:
+        federated_table(traces, cfg, FedConfig(rounds=args.rounds, seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Commands on Pareto fronts: pareto (compute a front), pareto-score (place outcomes on it)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from edgebound.cli._app import (
+    EXIT_INFEASIBLE,
+    JsonOption,
+    OutOption,
+    _command,
+    _console,
+    _echo_err,
+    _emit_json,
+    _InputError,
+    _jsonable,
+    _write,
+)
+from edgebound.errors import EdgeboundError, InfeasibleError
+
+if TYPE_CHECKING:
+    from edgebound.pareto import ParetoFront
+
+
+class _Model(enum.StrEnum):
+    mmv = "mmv"
+    placement = "placement"
+
+
+class _Method(enum.StrEnum):
+    exact = "exact"
+    nsga2 = "nsga2"
+    nsga3 = "nsga3"
+
+
+class _ArgumentError(EdgeboundError):
+    """An option value the command cannot use."""
+
+
+PlotOption = Annotated[
+    Path | None,
+    typer.Option("--plot", help="Draw the front (2 or 3 objectives) to this PNG/SVG/PDF file."),
+]
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if len(names) < 2:
+        raise _ArgumentError(
+            f"--objectives: {text!r} must name two to four objectives, e.g. delay,accuracy"
+        )
+    return names
+
+
+def _front_table(front: ParetoFront, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    for name, unit, sense in zip(front.names, front.units, front.senses, strict=True):
+        table.add_column(f"{name} ({unit}, {sense})", justify="right")
+    for i, row in enumerate(front.F.tolist()):
+        table.add_row(str(i), *(f"{x:.6g}" for x in row))
+    return table
+
+
+def _plot(front: ParetoFront, path: Path, agents: dict[str, Any] | None = None) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        fig = front.plot(path, agents=agents)
+    except OSError as exc:
+        raise _InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    plt.close(fig)
+
+
+@_command("pareto")
+def _pareto(
+    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    model: Annotated[_Model, typer.Option("--model", "-m", help="Which model.")] = _Model.mmv,
+    objectives: Annotated[
+        str,
+        typer.Option(
+            "--objectives",
+            help="Two to four of delay, accuracy, security, reliability; the first is the "
+            "primary objective of the exact method.",
+        ),
+    ] = "delay,accuracy",
+    method: Annotated[
+        _Method,
+        typer.Option(
+            "--method",
+            help="exact: epsilon-constraint (AUGMECON2) on the MILP; nsga2/nsga3: pymoo.",
+        ),
+    ] = _Method.exact,
+    delta: Annotated[
+        float,
+        typer.Option(
+            "--delta",
+            min=1e-12,
+            help="exact: step of the last objective, times its range when that exceeds 1; "
+            "points closer than the step in it can be missed.",
+        ),
+    ] = 1e-6,
+    grid_points: Annotated[
+        int,
+        typer.Option("--grid-points", min=2, help="exact: grid of each outer objective (3+)."),
+    ] = 10,
+    time_limit: Annotated[
+        float | None,
+        typer.Option("--time-limit", min=0.001, help="exact: seconds per solve."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="nsga: seed; same seed, same front.")] = 0,
+    generations: Annotated[
+        int, typer.Option("--generations", min=0, help="nsga: generations.")
+    ] = 200,
+    pop_size: Annotated[int, typer.Option("--pop-size", min=2, help="nsga: population.")] = 100,
+    plot: PlotOption = None,
+    output: OutOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Compute the Pareto front of a model over some of its objectives.
+
+    ``--method exact`` gives every nondominated point (two objectives; a grid's resolution
+    with more); ``nsga2``/``nsga3`` an approximation in a fixed budget. Every point is
+    re-scored by the independent evaluator. ``-o`` writes the front as JSON, which
+    ``edgebound pareto-score`` reads. An instance where some service cannot be served at
+    all exits 3.
+    """
+    from edgebound.instances import load
+
+    names = _names(objectives)
+    if model is _Model.placement:
+        raise _ArgumentError(
+            "--model placement: the placement front is not available yet; use --model mmv"
+        )
+    inst = load(instance)
+    front: ParetoFront
+    try:
+        if method is _Method.exact:
+            from edgebound.pareto.mmv import mmv_front
+
+            front = mmv_front(
+                inst, names, delta=delta, grid_points=grid_points, time_limit=time_limit
+            )
+        else:
+            from edgebound.pareto.nsga import mmv_nsga
+
+            front = mmv_nsga(
+                inst,
+                names,
+                pop_size=pop_size,
+                generations=generations,
+                seed=seed,
+                algorithm=method.value,  # type: ignore[arg-type]
+            )
+    except InfeasibleError as exc:
+        if json_out:
+            _emit_json({"instance": inst.name, "status": "infeasible", "message": str(exc)})
+        _echo_err(f"infeasible: {exc}")
+        raise typer.Exit(EXIT_INFEASIBLE) from None
+    doc = {"instance": inst.name, "model": model.value} | front.to_dict()
+    if output is not None:
+        _write(Path(output), json.dumps(_jsonable(doc), indent=2) + "\n")
+    if plot is not None:
+        _plot(front, plot)
+    if json_out:
+        _emit_json(doc)
+        return
+    con = _console()
+    kind = "exact" if front.exact else "approximate"
+    con.print(_front_table(front, f"{kind} {method.value} front of {model.value} on {inst.name}"))
+    stats = front.stats
+    extra = (
+        f"{stats.get('solves', '?')} solves"
+        if method is _Method.exact
+        else f"{stats.get('evaluations', '?')} evaluations, seed {seed}"
+    )
+    con.print(f"{len(front)} points, {extra}, {stats.get('seconds', math.nan):.2f} s")
+    for path in (output, plot):
+        if path is not None:
+            _echo_err(f"wrote {path}")
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _InputError(f"{what} {path} is not JSON: {exc}") from None
+
+
+def _outcomes(doc: Any, front: ParetoFront) -> dict[str, list[float]]:
+    """Agent name -> objective vector, from a list in the front's order or a name mapping."""
+    if not isinstance(doc, dict) or not doc:
+        raise _ArgumentError(
+            "outcomes: must be a JSON object mapping each agent to its objective vector"
+        )
+    out: dict[str, list[float]] = {}
+    for agent, value in doc.items():
+        if isinstance(value, dict):
+            missing = [n for n in front.names if n not in value]
+            if missing:
+                raise _ArgumentError(f"outcomes.{agent}: missing {', '.join(missing)}")
+            value = [value[n] for n in front.names]
+        if (
+            not isinstance(value, list)
+            or len(value) != len(front.names)
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        ):
+            raise _ArgumentError(
+                f"outcomes.{agent}: {value!r} must be {len(front.names)} numbers "
+                f"({', '.join(front.names)}) or a mapping from those names to numbers"
+            )
+        out[str(agent)] = [float(x) for x in value]
+    return out
+
+
+def default_ref(front: ParetoFront) -> list[float]:
+    """The front's worst value of every objective, 10 % of its range further.
+
+    With a range of 0 the padding is 10 % of the value's size (at least 0.1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from edgebound.pareto import ParetoFront
+    >>> f = ParetoFront([None, None], np.array([[1.0, 0.5], [3.0, 0.7]]), ("d", "a"),
+    ...                 ("min", "max"), ("ms", "1"), "exact", True)
+    >>> [round(x, 6) for x in default_ref(f)]
+    [3.2, 0.48]
+    """
+    ref = []
+    for j, sense in enumerate(front.senses):
+        col = front.F[:, j]
+        lo, hi = float(col.min()), float(col.max())
+        pad = 0.1 * (hi - lo) if hi > lo else max(0.1 * abs(hi), 0.1)
+        ref.append(hi + pad if sense == "min" else lo - pad)
+    return ref
+
+
+@_command("pareto-score")
+def _pareto_score(
+    front_file: Annotated[Path, typer.Argument(help="A front written by `pareto -o`.")],
+    outcomes_file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON object: agent name -> objective vector (the front's order) or "
+            "{objective: value}."
+        ),
+    ],
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            "--ref",
+            help="Hypervolume reference point, e.g. 30,0.5 (default: the front's worst "
+            "values, a tenth of the range further).",
+        ),
+    ] = None,
+    plot: PlotOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Score agents' objective vectors against a front.
+
+    Per agent: whether a front point dominates it, the additive epsilon (how much it must
+    improve in every objective at once to reach the front; 0 on it, negative beyond it),
+    the share of the front's hypervolume it dominates alone, and whether it beats a front
+    point (which refutes an exact front, or shows the outcome comes from another model).
+    """
+    from edgebound.pareto import ParetoFront, score
+
+    front = ParetoFront.from_json(json.dumps(_read_json(front_file, "front")))
+    if len(front) == 0:
+        raise _ArgumentError(f"front {front_file}: has no points")
+    agents = _outcomes(_read_json(outcomes_file, "outcomes"), front)
+    if ref is None:
+        point = default_ref(front)
+    else:
+        try:
+            point = [float(x) for x in ref.split(",")]
+        except ValueError:
+            raise _ArgumentError(f"--ref: {ref!r} must be numbers separated by commas") from None
+        if len(point) != len(front.names):
+            raise _ArgumentError(
+                f"--ref: {ref!r} must have {len(front.names)} values ({', '.join(front.names)})"
+            )
+    scores = {name: score(front, vec, point) for name, vec in agents.items()}
+    if plot is not None:
+        _plot(front, plot, agents)
+    doc = {
+        "front": str(front_file),
+        "names": list(front.names),
+        "senses": list(front.senses),
+        "ref": point,
+        "front_hypervolume": front.hypervolume(point),
+        "scores": {name: {"outcome": agents[name]} | s.to_dict() for name, s in scores.items()},
+    }
+    if json_out:
+        _emit_json(doc)
+        return
+    table = Table(title=f"outcomes against the {front.method} front ({len(front)} points)")
+    for col in ("agent", "dominated", "epsilon", "hv share", "beats front"):
+        table.add_column(col, justify="left" if col == "agent" else "right")
+    for name, s in scores.items():
+        table.add_row(
+            name,
+            "yes" if s.dominated else "no",
+            f"{s.epsilon:.6g}",
+            f"{s.hv_share:.2%}" if math.isfinite(s.hv_share) else "-",
+            "yes" if s.beats_front else "no",
+        )
+    con = _console()
+    con.print(table)
+    con.print("reference point " + ", ".join(f"{x:.6g}" for x in point))
+    if plot is not None:
+        _echo_err(f"wrote {plot}")

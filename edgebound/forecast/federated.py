@@ -1,0 +1,446 @@
+"""Federated training of one TCN across sites, and the centralized and local-only baselines.
+
+Each site holds one request-rate series and never shares it. Every round the server sends
+the global model to a random 60-80 % of the idle sites; each runs a few Adam steps on its own
+windows and sends back its model update, compressed: the largest 10 % of the entries by
+magnitude (top-k) quantized to 8 bits, with the dropped and rounded-off remainder kept at the
+site and added to its next update (error feedback). The server averages the updates weighted
+by the sites' numbers of windows, adds them to a momentum buffer (0.9) and moves the model
+by it (FedAvg with server momentum). Every few rounds each site reports the global model's
+loss on its own latest windows and the best model is kept, as early stopping does in
+centralized training. Some sites are stragglers: their update arrives one or
+more rounds late, computed on an older model, and is mixed in with its weight multiplied by
+``staleness_decay`` per round of delay.
+
+Each site scales its series by its own log-mean and log-spread; the scale stays at the site,
+so the shared network sees every site on the same footing.
+
+Bytes are counted as sent on the uplink: per update a 4-byte scale, one byte per kept value,
+and the kept positions as a bitmap or as variable-length gaps, whichever is smaller. The
+uncompressed reference sends every entry as a 4-byte float. The broadcast of the global model
+is the same in both and is reported separately.
+
+Needs torch (``pip install 'edgebound[forecast]'``); without it, training raises
+:class:`~edgebound.forecast.TorchMissingError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgebound.forecast.base import ForecastError
+from edgebound.forecast.tcn import (
+    TCNConfig,
+    TCNForecaster,
+    _cat,
+    _Data,
+    _new_net,
+    _pinball,
+    _Site,
+    _split,
+    _torch,
+    _torch_state,
+    _train,
+)
+
+__all__ = [
+    "FedConfig",
+    "FedResult",
+    "compress",
+    "train_centralized",
+    "train_federated",
+    "train_local",
+]
+
+
+@dataclass(frozen=True)
+class FedConfig:
+    """Settings of federated training.
+
+    Attributes
+    ----------
+    rounds : int
+        Communication rounds.
+    participation : tuple of float
+        Range of the share of sites asked each round (drawn uniformly per round).
+    local_steps : int
+        Adam steps of a site per round.
+    client_lr : float
+        Adam learning rate at the sites. The continuum paper's 3e-4 reaches a mean held-out
+        MASE about 7 % worse in 120 rounds on the bundled traces (see the docs).
+    server_lr, momentum : float
+        Server step size and momentum of FedAvg with server momentum; with momentum 0.9 a
+        step size of 1 makes the global loss oscillate, 0.2 keeps it steady.
+    topk : float
+        Share of update entries sent; 1 sends all.
+    bits : int or None
+        Bits per sent value (uniform symmetric quantization); None sends 32-bit floats.
+    error_feedback : bool
+        Keep what compression dropped and add it to the next update.
+    straggler_prob : float
+        Chance that an asked site's update arrives late.
+    max_delay : int
+        Largest delay of a late update, in rounds (drawn uniformly from 1..max_delay).
+    staleness_decay : float
+        Weight factor per round of delay when a late update is mixed in.
+    eval_every : int
+        Every so many rounds (and after the last) each site reports the global model's loss
+        on its latest windows (``TCNConfig.val_fraction``, kept out of local training); the
+        model with the lowest window-weighted loss is returned, as early stopping does in
+        centralized training. 0 returns the last model.
+    seed : int
+        Seed of participation, delays and local batch order.
+    """
+
+    rounds: int = 120
+    participation: tuple[float, float] = (0.6, 0.8)
+    local_steps: int = 20
+    client_lr: float = 1e-3
+    server_lr: float = 0.2
+    momentum: float = 0.9
+    topk: float = 0.1
+    bits: int | None = 8
+    error_feedback: bool = True
+    straggler_prob: float = 0.2
+    max_delay: int = 2
+    staleness_decay: float = 0.5
+    eval_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        lo, hi = self.participation
+        if not 0 < lo <= hi <= 1:
+            raise ForecastError(f"participation: {self.participation} must be 0 < lo <= hi <= 1")
+        if not 0 < self.topk <= 1:
+            raise ForecastError(f"topk: {self.topk} must be in (0, 1]")
+        if self.bits is not None and not 2 <= self.bits <= 16:
+            raise ForecastError(f"bits: {self.bits} must be in 2..16, or None")
+        if not 0 <= self.straggler_prob < 1 or self.max_delay < 1:
+            raise ForecastError("straggler_prob must be in [0, 1) and max_delay >= 1")
+
+
+@dataclass(frozen=True)
+class FedResult:
+    """Outcome of federated training.
+
+    Attributes
+    ----------
+    forecasters : list of TCNForecaster
+        One per site: the global network with that site's own scaling.
+    uplink_bytes : numpy.ndarray
+        Bytes the sites sent in each round (updates counted when sent).
+    dense_bytes : numpy.ndarray
+        What the same updates weigh uncompressed (4 bytes per entry).
+    downlink_bytes : numpy.ndarray
+        Bytes of the global model broadcast to the asked sites in each round.
+    params : int
+        Entries of the model.
+    participants : numpy.ndarray
+        Sites asked in each round.
+    wall_s : float
+        Wall seconds of the training.
+    """
+
+    forecasters: list[TCNForecaster]
+    uplink_bytes: np.ndarray
+    dense_bytes: np.ndarray
+    downlink_bytes: np.ndarray
+    params: int
+    participants: np.ndarray
+    wall_s: float
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def bytes_ratio(self) -> float:
+        """Uplink bytes over those of the same updates uncompressed."""
+        return float(self.uplink_bytes.sum() / max(self.dense_bytes.sum(), 1))
+
+
+def _varint_bytes(gaps: np.ndarray) -> int:
+    """Bytes of unsigned LEB128 varints of ``gaps`` (7 payload bits per byte)."""
+    bits = np.floor(np.log2(np.maximum(gaps, 1))).astype(int) + 1
+    return int(np.sum((bits + 6) // 7))
+
+
+def compress(update: np.ndarray, topk: float = 0.1, bits: int | None = 8) -> tuple[np.ndarray, int]:
+    """Top-k sparsify and quantize an update; return what the server decodes, and its bytes.
+
+    Parameters
+    ----------
+    update : numpy.ndarray
+        Flat float update.
+    topk : float
+        Share of entries kept (largest magnitudes).
+    bits : int or None
+        Bits per kept value (symmetric uniform quantization with one float scale); None
+        keeps 32-bit floats.
+
+    Returns
+    -------
+    decoded : numpy.ndarray
+        The update as the server sees it (zeros where dropped).
+    nbytes : int
+        Encoded size: scale, values, and positions (bitmap or varint gaps, the smaller).
+
+    Examples
+    --------
+    >>> u = np.array([0.1, -2.0, 0.0, 1.0, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0])
+    >>> dec, nbytes = compress(u, topk=0.2, bits=8)
+    >>> [round(float(x), 2) for x in dec], nbytes
+    ([0.0, -2.0, 0.0, 1.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 8)
+    """
+    u = np.asarray(update, dtype=np.float32).ravel()
+    n = len(u)
+    k = n if topk >= 1 else max(1, int(np.ceil(topk * n)))
+    if k >= n:
+        idx = np.arange(n)
+    else:
+        idx = np.sort(np.argpartition(-np.abs(u), k - 1, kind="introselect")[:k])
+    vals = u[idx]
+    if bits is None:
+        sent, value_bytes = vals, 4 * k
+    else:
+        levels = 2 ** (bits - 1) - 1
+        scale = float(np.max(np.abs(vals))) / levels if k else 0.0
+        sent = (np.round(vals / scale) * scale).astype(np.float32) if scale > 0 else vals * 0
+        value_bytes = 4 + int(np.ceil(k * bits / 8))
+    decoded = np.zeros_like(u)
+    decoded[idx] = sent
+    if k >= n:
+        return decoded, value_bytes
+    positions = min(int(np.ceil(n / 8)), _varint_bytes(np.diff(idx, prepend=-1)))
+    return decoded, value_bytes + positions
+
+
+def _flat(net: Any) -> np.ndarray:
+    torch = _torch()
+    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy().copy()
+
+
+def _load(net: Any, flat: np.ndarray) -> None:
+    torch = _torch()
+    torch.nn.utils.vector_to_parameters(torch.from_numpy(flat.astype(np.float32)), net.parameters())
+
+
+def _sites(sites: Sequence[tuple[np.ndarray, float]], cfg: TCNConfig) -> list[tuple[_Site, _Data]]:
+    if not sites:
+        raise ForecastError("sites: give at least one (series, step_s) pair")
+    out = []
+    for i, (series, step_s) in enumerate(sites):
+        y = np.asarray(series, dtype=float)
+        if y.ndim != 1 or np.any(y < 0) or not np.all(np.isfinite(y)):
+            raise ForecastError(f"sites[{i}]: series must be 1-D, finite and >= 0")
+        site = _Site.of(y, float(step_s), cfg)
+        out.append((site, site.dataset(y)))
+    return out
+
+
+@dataclass
+class _Client:
+    site: _Site
+    data: _Data
+    val: _Data
+    net: Any
+    opt: Any
+    gen: Any
+    residual: np.ndarray
+    busy_until: int = -1
+
+
+def _local_update(c: _Client, start: np.ndarray, steps: int, batch: int, q: Any) -> float:
+    """Adam steps from the global model; returns the global model's loss on the first batch."""
+    torch = _torch()
+    _load(c.net, start)
+    c.net.train()
+    x, fut, tgt = c.data
+    first = float("nan")
+    for step in range(steps):
+        idx = torch.randint(len(x), (batch,), generator=c.gen)
+        c.opt.zero_grad()
+        loss = _pinball(c.net(x[idx], fut[idx]), tgt[idx], q)
+        loss.backward()
+        c.opt.step()
+        if step == 0:
+            first = float(loss.detach())
+    return first
+
+
+def _validate(net: Any, theta: np.ndarray, clients: Sequence[_Client], q: Any) -> float:
+    """Window-weighted mean of the sites' losses of ``theta`` on their validation windows."""
+    torch = _torch()
+    _load(net, theta)
+    net.eval()
+    total = weight = 0.0
+    with torch.no_grad():
+        for c in clients:
+            x, fut, tgt = c.val
+            total += float(_pinball(net(x, fut), tgt, q)) * len(x)
+            weight += len(x)
+    return total / weight
+
+
+def train_federated(
+    sites: Sequence[tuple[np.ndarray, float]],
+    config: TCNConfig | None = None,
+    fed: FedConfig | None = None,
+) -> FedResult:
+    """Train one TCN across sites by compressed FedAvg with server momentum.
+
+    Parameters
+    ----------
+    sites : sequence of (series, step_s)
+        Each site's training series (non-negative rates) and its step in seconds.
+    config : TCNConfig, optional
+        Network and seed (its ``lr``, ``epochs`` and ``patience`` are not used here).
+    fed : FedConfig, optional
+        Federated settings; ``FedConfig(topk=1, bits=None, error_feedback=False)`` is plain
+        uncompressed FedAvg.
+
+    Returns
+    -------
+    FedResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = 50 + 20 * np.tile(np.sin(np.linspace(0, 6.28, 24, endpoint=False)), 8)
+    >>> res = train_federated([(y, 3600.0), (2 * y, 3600.0)],  # doctest: +SKIP
+    ...                       TCNConfig(horizon=4, window=24), FedConfig(rounds=2))
+    >>> res.bytes_ratio < 0.1  # doctest: +SKIP
+    True
+    """
+    torch = _torch()
+    cfg, fc = config or TCNConfig(), fed or FedConfig()
+    tic = time.perf_counter()
+    rng = np.random.default_rng(fc.seed)
+    q = torch.tensor(cfg.quantiles, dtype=torch.float32)
+    with _torch_state(cfg.seed, cfg.threads):
+        prepared = _sites(sites, cfg)
+        server = _new_net(cfg)
+        theta = _flat(server)
+        clients = []
+        for i, (site, windows) in enumerate(prepared):
+            net = _new_net(cfg)
+            data, val = _split(windows, cfg.val_fraction)
+            clients.append(
+                _Client(
+                    site,
+                    data,
+                    val,
+                    net,
+                    torch.optim.Adam(net.parameters(), lr=fc.client_lr),
+                    torch.Generator().manual_seed(cfg.seed * 7919 + i),
+                    np.zeros_like(theta),
+                )
+            )
+        momentum = np.zeros_like(theta)
+        pending: dict[int, list[tuple[int, float, np.ndarray]]] = {}
+        uplink, dense, down, asked = [], [], [], []
+        round_loss: list[float] = []
+        best = (float("inf"), theta)
+        for r in range(fc.rounds):
+            idle = [i for i, c in enumerate(clients) if c.busy_until < r]
+            share = rng.uniform(*fc.participation)
+            n_ask = min(len(idle), max(1, round(share * len(clients))))
+            chosen = sorted(rng.choice(idle, size=n_ask, replace=False)) if idle else []
+            sent = dense_sent = 0
+            losses = []
+            for i in chosen:
+                c = clients[i]
+                losses.append(_local_update(c, theta, fc.local_steps, cfg.batch_size, q))
+                delta = _flat(c.net) - theta
+                if fc.error_feedback:
+                    delta = delta + c.residual
+                decoded, nbytes = compress(delta, fc.topk, fc.bits)
+                if fc.error_feedback:
+                    c.residual = delta - decoded
+                sent += nbytes
+                dense_sent += 4 * len(theta)
+                delay = (
+                    int(rng.integers(1, fc.max_delay + 1))
+                    if rng.random() < (fc.straggler_prob)
+                    else 0
+                )
+                c.busy_until = r + delay
+                pending.setdefault(r + delay, []).append((delay, float(len(c.data[0])), decoded))
+            arrived = pending.pop(r, [])
+            if arrived:
+                weights = np.array([n * fc.staleness_decay**d for d, n, _ in arrived])
+                agg = (
+                    sum(w * u for w, (_, _, u) in zip(weights, arrived, strict=True))
+                    / weights.sum()
+                )
+                momentum = fc.momentum * momentum + agg
+                theta = (theta + fc.server_lr * momentum).astype(np.float32)
+            round_loss.append(float(np.mean(losses)) if losses else float("nan"))
+            if fc.eval_every and ((r + 1) % fc.eval_every == 0 or r + 1 == fc.rounds):
+                loss = _validate(server, theta, clients, q)
+                # each site reports one float, with or without compression
+                sent += 4 * len(clients)
+                dense_sent += 4 * len(clients)
+                if loss < best[0]:
+                    best = (loss, theta.copy())
+            uplink.append(sent)
+            dense.append(dense_sent)
+            down.append(4 * len(theta) * len(chosen))
+            asked.append(len(chosen))
+        _load(server, best[1] if fc.eval_every else theta)
+    forecasters = [TCNForecaster._from_net(server, site) for site, _ in prepared]
+    return FedResult(
+        forecasters=forecasters,
+        uplink_bytes=np.array(uplink),
+        dense_bytes=np.array(dense),
+        downlink_bytes=np.array(down),
+        params=len(theta),
+        participants=np.array(asked),
+        wall_s=time.perf_counter() - tic,
+        info={"round_loss": round_loss, "best_val_loss": best[0]},
+    )
+
+
+def train_centralized(
+    sites: Sequence[tuple[np.ndarray, float]], config: TCNConfig | None = None
+) -> list[TCNForecaster]:
+    """Train one TCN on all sites' windows pooled (the data leave the sites).
+
+    Early stopping watches the latest windows of every site. Returns one forecaster per
+    site: the shared network with the site's own scaling.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = 50 + 20 * np.tile(np.sin(np.linspace(0, 6.28, 24, endpoint=False)), 8)
+    >>> fs = train_centralized([(y, 3600.0), (2 * y, 3600.0)],  # doctest: +SKIP
+    ...                        TCNConfig(horizon=4, window=24, epochs=2))
+    >>> len(fs)  # doctest: +SKIP
+    2
+    """
+    cfg = config or TCNConfig()
+    with _torch_state(cfg.seed, cfg.threads):
+        prepared = _sites(sites, cfg)
+        splits = [_split(data, cfg.val_fraction) for _, data in prepared]
+        net = _new_net(cfg)
+        _train(net, _cat([s[0] for s in splits]), _cat([s[1] for s in splits]), cfg)
+    return [TCNForecaster._from_net(net, site) for site, _ in prepared]
+
+
+def train_local(
+    sites: Sequence[tuple[np.ndarray, float]], config: TCNConfig | None = None
+) -> list[TCNForecaster]:
+    """Train one TCN per site on its own data only (nothing is sent).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = 50 + 20 * np.tile(np.sin(np.linspace(0, 6.28, 24, endpoint=False)), 8)
+    >>> fs = train_local([(y, 3600.0)], TCNConfig(horizon=4, window=24, epochs=2))  # doctest: +SKIP
+    >>> len(fs)  # doctest: +SKIP
+    1
+    """
+    cfg = config or TCNConfig()
+    return [TCNForecaster(step_s, cfg).fit(series) for series, step_s in sites]

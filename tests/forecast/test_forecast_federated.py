@@ -1,0 +1,122 @@
+"""Compression, federated training and its baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from edgebound.forecast import ForecastError, daily_season, rolling_origin
+from edgebound.forecast.federated import (
+    FedConfig,
+    compress,
+    train_centralized,
+    train_federated,
+    train_local,
+)
+from edgebound.forecast.tcn import TCNConfig
+from edgebound.instances.traces import load_trace, names, resample
+
+SMALL = TCNConfig(horizon=6, window=24, channels=8, levels=3, hidden=32, epochs=2)
+
+
+def sites(k: int = 3, n: int = 24 * 20) -> list[tuple[np.ndarray, float]]:
+    rng = np.random.default_rng(0)
+    base = 60 + 40 * np.sin(2 * np.pi * np.arange(n) / 24)
+    return [((i + 1) * base * rng.lognormal(0, 0.1, n), 3600.0) for i in range(k)]
+
+
+def test_compress_keeps_the_largest_entries_and_counts_bytes() -> None:
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(10_000).astype(np.float32)
+    dec, nbytes = compress(u, topk=0.1, bits=8)
+    kept = np.flatnonzero(dec)
+    assert len(kept) == 1000
+    assert np.min(np.abs(u[kept])) >= np.max(np.abs(np.delete(u, kept))) - 1e-6
+    step = np.max(np.abs(u)) / 127
+    assert np.max(np.abs(dec[kept] - u[kept])) <= step / 2 + 1e-6
+    assert nbytes <= 0.1 * 4 * len(u)
+    assert nbytes >= 1000  # one byte per kept value at least
+    dense, dense_bytes = compress(u, topk=1.0, bits=None)
+    assert np.array_equal(dense, u) and dense_bytes == 4 * len(u)
+
+
+def test_error_feedback_delivers_what_compression_dropped() -> None:
+    rng = np.random.default_rng(1)
+    updates = rng.standard_normal((50, 500)).astype(np.float32)
+    residual = np.zeros(500, np.float32)
+    delivered = np.zeros(500)
+    for u in updates:
+        dec, _ = compress(u + residual, 0.1, 8)
+        residual = u + residual - dec
+        delivered += dec
+    assert np.allclose(delivered + residual, updates.sum(axis=0), atol=1e-3)
+
+
+def test_federated_training_is_repeatable_and_compressed() -> None:
+    s = sites()
+    fc = FedConfig(rounds=4, local_steps=3)
+    a = train_federated(s, SMALL, fc)
+    b = train_federated(s, SMALL, fc)
+    y = s[0][0]
+    assert np.array_equal(a.forecasters[0].predict(y, 6), b.forecasters[0].predict(y, 6))
+    assert np.array_equal(a.uplink_bytes, b.uplink_bytes)
+    assert a.bytes_ratio <= 0.1
+    assert np.all((a.participants >= 1) & (a.participants <= 3))
+    assert a.downlink_bytes.sum() == 4 * a.params * a.participants.sum()
+    plain = train_federated(s, SMALL, FedConfig(rounds=2, local_steps=3, topk=1.0, bits=None))
+    assert plain.bytes_ratio == 1.0
+    # one shared network, each site with its own scale
+    assert a.forecasters[0]._net is a.forecasters[2]._net
+    assert not np.allclose(a.forecasters[0].predict(y, 6), a.forecasters[2].predict(y, 6))
+
+
+def test_baselines_give_one_forecaster_per_site() -> None:
+    s = sites(2)
+    central = train_centralized(s, SMALL)
+    local = train_local(s, SMALL)
+    assert len(central) == len(local) == 2
+    assert central[0]._net is central[1]._net
+    assert local[0]._net is not local[1]._net
+
+
+def test_bad_settings_raise() -> None:
+    with pytest.raises(ForecastError, match="participation"):
+        FedConfig(participation=(0.8, 0.6))
+    with pytest.raises(ForecastError, match="topk"):
+        FedConfig(topk=0.0)
+    with pytest.raises(ForecastError, match="at least one"):
+        train_federated([], SMALL)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="the mean is 16 % above centralized, from nyc_taxi's blizzard week; the other "
+    "eight sites are within 3 % (docs: Forecasting, Federated training)",
+    strict=False,
+)
+def test_federated_is_within_five_percent_of_centralized_with_a_tenth_of_the_bytes() -> None:
+    data = []
+    for n in names():
+        t, v = load_trace(n)
+        step = float(np.median(np.diff(t)))
+        y = resample(t, v, step)
+        data.append((y, step, len(y) - round(7 * 86400 / step)))
+    train = [(y[:s], st) for y, st, s in data]
+    cfg = TCNConfig(horizon=12)
+
+    def score(forecasters: list) -> float:
+        return float(
+            np.mean(
+                [
+                    rolling_origin(f, y, s, 12, season=daily_season(st), fit=False).mase
+                    for f, (y, st, s) in zip(forecasters, data, strict=True)
+                ]
+            )
+        )
+
+    fed = train_federated(train, cfg)
+    central = score(train_centralized(train, cfg))
+    assert score(fed.forecasters) <= 1.05 * central
+    assert fed.bytes_ratio <= 0.1
