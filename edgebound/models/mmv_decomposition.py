@@ -362,8 +362,13 @@ def solve_decomposed(
     ]
     if artificial_used:
         notes.append("the master LP still used an artificial column: the bound is weak")
+    out_of_time = time.perf_counter() - t0 >= time_limit
     if objective_value is None:
-        termination = Termination.TIME_LIMIT
+        termination = Termination.TIME_LIMIT if out_of_time else Termination.ITERATION_LIMIT
+        if not out_of_time:
+            notes.append(
+                "no combination of the generated columns fits the capacities; the bound stays valid"
+            )
     elif gap is not None and gap <= mip_gap:
         termination = Termination.OPTIMAL
     elif time.perf_counter() - t0 >= time_limit:
