@@ -91,7 +91,7 @@ import pyomo.environ as pyo
 from scipy import special
 
 from edgebound.errors import SolverError
-from edgebound.evaluate.placement import evaluate_placement, placement_origins
+from edgebound.evaluate.placement import _Data, _data, evaluate_placement
 from edgebound.instances import Instance
 from edgebound.solvers.base import BuiltModel
 from edgebound.solvers.highs import lp_relaxation
@@ -218,65 +218,6 @@ def rate_limits(
 # --------------------------------------------------------------------------- data
 
 
-@dataclass
-class _Data:
-    services: tuple[str, ...]
-    origins: tuple[str, ...]
-    nodes: tuple[str, ...]
-    lam: np.ndarray  # (S, I)
-    net: np.ndarray  # (I, N)
-    need: dict[str, np.ndarray]
-    cap: dict[str, np.ndarray]
-    mu: np.ndarray
-    slo: np.ndarray  # nan when none
-    allowed: np.ndarray  # (S, N)
-    x_prev: np.ndarray  # (S, N)
-
-
-def _data(inst: Instance) -> _Data:
-    services = inst.service_names
-    nodes = inst.node_names
-    origins = placement_origins(inst)
-    master = inst.topology.master
-    s_idx = {s: k for k, s in enumerate(services)}
-    o_idx = {o: k for k, o in enumerate(origins)}
-    n_idx = {n: k for k, n in enumerate(nodes)}
-    lam = np.zeros((len(services), len(origins)))
-    for dem in inst.workload.demands:
-        origin = dem.site if dem.site is not None else master
-        if dem.service in s_idx and origin in o_idx:
-            lam[s_idx[dem.service], o_idx[origin]] = dem.rate_rps
-    net = np.array([[inst.latency_ms(o, n) for n in nodes] for o in origins], dtype=float)
-    net = net.reshape(len(origins), len(nodes))
-    versions = [inst.running_version(s) for s in services]
-    need = {r: np.array([float(getattr(v, r)) for v in versions]) for r in _RESOURCES}
-    cap = {r: np.array([float(getattr(n, r)) for n in inst.topology.nodes]) for r in _RESOURCES}
-    allowed = np.ones((len(services), len(nodes)), dtype=bool)
-    for k, svc in enumerate(inst.services):
-        if svc.allowed_regions is not None:
-            allowed[k] = [n.region in svc.allowed_regions for n in inst.topology.nodes]
-    slo = np.array(
-        [np.nan if s.latency_slo_ms is None else s.latency_slo_ms for s in inst.services]
-    )
-    x_prev = np.zeros((len(services), len(nodes)))
-    for rep in inst.state.placement:
-        if rep.service in s_idx and rep.node in n_idx:
-            x_prev[s_idx[rep.service], n_idx[rep.node]] += rep.count
-    return _Data(
-        services=services,
-        origins=origins,
-        nodes=nodes,
-        lam=lam,
-        net=net,
-        need=need,
-        cap=cap,
-        mu=np.array([v.service_rate_rps for v in versions], dtype=float),
-        slo=slo,
-        allowed=allowed,
-        x_prev=x_prev,
-    )
-
-
 def _with_rates(inst: Instance, rates: Any) -> Instance:
     arr = np.asarray(rates, dtype=float)
     n_dem = len(inst.workload.demands)
@@ -318,21 +259,21 @@ def _queues(d: _Data, inst: Instance, node_can_be_on: np.ndarray) -> dict[tuple[
         if has.size == 0:
             continue
         mu = float(d.mu[s])
-        slo = d.slo[s]
+        slo = d.slo_ms[s]
         for n in range(len(d.nodes)):
             if not d.allowed[s, n] or not node_can_be_on[n]:
                 continue
             cmax = _per_node_max(d, s, n)
             if cmax < 1:
                 continue
-            nets = d.net[has, n]
+            nets = d.net_ms[has, n]
             ok = np.isfinite(nets)
             if not math.isnan(slo):
                 ok &= nets - math.log(1.0 - q) / mu < slo
             reach = has[ok]
             if reach.size == 0:
                 continue
-            reach = reach[np.argsort(d.net[reach, n], kind="stable")]
+            reach = reach[np.argsort(d.net_ms[reach, n], kind="stable")]
             demand = float(d.lam[s, reach].sum())
             counts = np.arange(0, cmax + 1, dtype=float)
             if math.isnan(slo):
@@ -340,7 +281,7 @@ def _queues(d: _Data, inst: Instance, node_can_be_on: np.ndarray) -> dict[tuple[
                 need_c = _first_covering(lim, demand, cmax)
                 out[s, n] = _Queue(need_c, lim[: need_c + 1], [int(i) for i in reach], {})
                 continue
-            budgets = np.unique(slo - d.net[reach, n])[::-1]  # nearest (largest) first
+            budgets = np.unique(slo - d.net_ms[reach, n])[::-1]  # nearest (largest) first
             table = np.zeros((budgets.size, cmax + 1))
             table[:, 1:] = _tighten(
                 rate_limits(counts[None, 1:], mu, budgets[:, None], quantile=q, max_utilization=rho)
@@ -353,7 +294,7 @@ def _queues(d: _Data, inst: Instance, node_can_be_on: np.ndarray) -> dict[tuple[
             near = by_budget[float(budgets[0])]
             far = {}
             for i in reach[1:]:
-                lim_i = by_budget[float(slo - d.net[i, n])]
+                lim_i = by_budget[float(slo - d.net_ms[i, n])]
                 if np.any(lim_i < near - 1e-12):
                     far[int(i)] = lim_i
             out[s, n] = _Queue(need_c, near, [int(i) for i in reach], far)
