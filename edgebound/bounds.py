@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgebound.errors import InfeasibleError
+import numpy as np
+
+from edgebound.errors import DecisionError, InfeasibleError, SolverError
 from edgebound.instances import Instance
 from edgebound.solvers import BuiltModel, Termination, lp_relaxation, solve
 
@@ -195,49 +198,232 @@ def mmv(
 
 def placement(
     instance: Instance,
+    demand: Any = None,
     *,
     objective: str = "weighted",
     weights: Any = None,
     rates: Any = None,
+    periods: int | None = None,
+    method: Literal["auto", "milp", "decoupled"] = "auto",
     time_limit: float = 60.0,
+    period_time_limit: float = 2.0,
     mip_gap: float = 1e-4,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Bound:
-    """A certified bound on one period of the continuum placement problem.
+    """A certified bound on the continuum placement problem: one period, or clairvoyant.
 
-    Only the objectives the placement model represents exactly can be bounded (energy,
-    cost, power, dropped, migrations, throughput, or their weighted sum); see
-    :mod:`edgebound.models.placement`. With energy in the objective the bound is over the
-    decisions that serve all demand.
+    **One period** (no ``demand``, no ``periods``): the static model
+    (:mod:`edgebound.models.placement`) on the mean rates or ``rates``. Objectives the model
+    represents exactly are bounded exactly (with energy in the objective, over the decisions
+    that serve all demand); weights that include latency are bounded by the relaxation
+    described below.
+
+    **Clairvoyant** (``demand``, demands x periods, or ``periods`` of the workload's
+    series): a lower bound on the schedule objective ``weighted`` of
+    :func:`~edgebound.evaluate.placement_schedule.evaluate_placement_schedule` (the mean
+    over periods of each period's weighted objective) that holds for *every* schedule on
+    that demand, whatever controller produced it. It is computed on the relaxation of
+    :func:`edgebound.models.placement_schedule.build` with ``exact=False`` (any weights,
+    latency included; dropping allowed; energy over demand; latency without queueing), so
+    it never exceeds what a decision achieves:
+
+    * ``method="milp"`` solves the multi-period model whole (migrations between periods
+      included); its proven bound is valid even at the time limit;
+    * ``method="decoupled"`` drops the coupling of periods: each period t >= 1 is solved
+      alone without migrations (period 0 keeps its migrations against
+      ``state.placement``), with ``period_time_limit`` seconds each, and the bound is the
+      mean of the periods' proven bounds (each the better of the LP relaxation and the
+      MILP's bound). Valid because migrations and the migration budget only add cost and
+      rows; it scales linearly in the number of periods;
+    * ``"auto"``: ``milp`` up to 3 periods, else ``decoupled``.
+
+    The incumbent is the evaluator's objective of the schedule found (for ``decoupled``,
+    the periods' decisions put together, counting the migrations between them), or None
+    when that schedule breaks a limit (e.g. a migration budget).
 
     Parameters
     ----------
     instance : Instance
+    demand : array_like, optional
+        Demands x periods, req/s.
     objective : str
+        ``"weighted"`` for the clairvoyant bound; one period accepts every objective of
+        :data:`edgebound.models.placement.OBJECTIVES`.
     weights : mapping, optional
-        Overrides ``policy.weights`` (latency weights must be zero or absent).
+        Overrides ``policy.weights``.
     rates : array-like, optional
-        Rate of each demand, replacing the mean rates.
-    time_limit, mip_gap
-        As in :func:`mmv`.
+        One period: the rate of each demand, replacing the mean rates.
+    periods : int, optional
+        Clairvoyant over the first ``periods`` of the workload's series.
+    method : {"auto", "milp", "decoupled"}
+    time_limit : float
+        Seconds for a whole-model solve.
+    period_time_limit : float
+        Seconds per period for ``decoupled``.
+    mip_gap : float
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each period of ``decoupled``.
 
     Returns
     -------
     Bound
+
+    Examples
+    --------
+    >>> from edgebound import bounds
+    >>> from edgebound.instances.generators import generate
+    >>> inst = generate("continuum-random", "small", seed=0)
+    >>> b = bounds.placement(inst, periods=2)
+    >>> b.model, b.status
+    ('placement_schedule', 'optimal')
+    >>> b.admits(b.incumbent)
+    True
     """
     from edgebound.models import placement as model
 
-    sense: Literal["min", "max"] = "max" if model.OBJECTIVES.get(objective) == "max" else "min"
-    try:
-        built = model.build(instance, objective, weights=weights, rates=rates)
-    except InfeasibleError:
-        return Bound(
-            model="placement",
-            objective=objective,
-            sense=sense,
-            value=math.inf if sense == "min" else -math.inf,
-            incumbent=None,
-            lp=None,
-            gap=None,
-            status=Termination.INFEASIBLE.value,
+    if demand is None and periods is None:
+        sense: Literal["min", "max"] = "max" if model.OBJECTIVES.get(objective) == "max" else "min"
+        w = dict(instance.policy.weights if weights is None else weights)
+        latency_weighted = objective == "weighted" and any(
+            w.get(k, 0.0) > 0 for k in ("latency", "p95_latency")
         )
-    return _bound(built, sense, time_limit, mip_gap)
+        if not latency_weighted:
+            try:
+                built = model.build(instance, objective, weights=weights, rates=rates)
+            except InfeasibleError:
+                return _infeasible("placement", objective, sense)
+            return _bound(built, sense, time_limit, mip_gap)
+        from edgebound.evaluate.placement_schedule import schedule_demand
+
+        one = schedule_demand(instance, _mean_rates(instance, rates)[:, None])
+        return _schedule_bound(
+            instance, one, w, "milp", time_limit, period_time_limit, mip_gap, progress, "placement"
+        )
+    if objective != "weighted":
+        raise SolverError(
+            f"objective: {objective!r}; the clairvoyant placement bound is on 'weighted'"
+        )
+    from edgebound.evaluate.placement_schedule import schedule_demand
+
+    try:
+        dem = schedule_demand(instance, demand, periods)
+    except DecisionError as exc:
+        raise SolverError(str(exc)) from exc
+    if method not in ("auto", "milp", "decoupled"):
+        raise SolverError(f"method: {method!r} must be 'auto', 'milp' or 'decoupled'")
+    if method == "auto":
+        method = "milp" if dem.shape[1] <= 3 else "decoupled"
+    w = dict(instance.policy.weights if weights is None else weights)
+    return _schedule_bound(
+        instance,
+        dem,
+        w,
+        method,
+        time_limit,
+        period_time_limit,
+        mip_gap,
+        progress,
+        "placement_schedule",
+    )
+
+
+def _infeasible(name: str, objective: str, sense: Literal["min", "max"]) -> Bound:
+    return Bound(
+        model=name,
+        objective=objective,
+        sense=sense,
+        value=math.inf if sense == "min" else -math.inf,
+        incumbent=None,
+        lp=None,
+        gap=None,
+        status=Termination.INFEASIBLE.value,
+    )
+
+
+def _mean_rates(instance: Instance, rates: Any) -> np.ndarray:
+    if rates is None:
+        return np.array([d.rate_rps for d in instance.workload.demands], dtype=float)
+    return np.asarray(rates, dtype=float)
+
+
+def _schedule_bound(
+    instance: Instance,
+    dem: np.ndarray,
+    weights: dict[str, float],
+    method: str,
+    time_limit: float,
+    period_time_limit: float,
+    mip_gap: float,
+    progress: Callable[[int, int], None] | None,
+    name: str,
+) -> Bound:
+    from edgebound.evaluate.placement_schedule import evaluate_placement_schedule
+    from edgebound.models import placement_schedule as sched
+
+    t0 = time.perf_counter()
+    n_t = dem.shape[1]
+    if method == "milp":
+        built = sched.build(instance, dem, weights=weights, exact=False)
+        b = _bound(built, "min", time_limit, mip_gap)
+        decision = b.decision
+        value, lp, status = b.value, b.lp, b.status
+    else:
+        no_mig = {k: v for k, v in weights.items() if k != "migrations"}
+        values: list[float] = []
+        lps: list[float] = []
+        periods_dec: list[dict[str, Any]] = []
+        statuses: set[str] = set()
+        for t in range(n_t):
+            built = sched.build(
+                instance,
+                dem[:, t : t + 1],
+                weights=weights if t == 0 else no_mig,
+                exact=False,
+                free_start=t > 0,
+            )
+            bt = _bound(built, "min", period_time_limit, mip_gap)
+            values.append(bt.value)
+            lps.append(bt.lp if bt.lp is not None else -math.inf)
+            statuses.add(bt.status)
+            if bt.decision:
+                periods_dec.append(bt.decision["periods"][0])
+            if progress is not None:
+                progress(t + 1, n_t)
+        value = float(np.mean(values))
+        lp = float(np.mean(lps))
+        status = (
+            "infeasible"
+            if "infeasible" in statuses
+            else ("optimal" if statuses == {"optimal"} else "time_limit")
+        )
+        decision = (
+            {"model": "placement_schedule", "periods": periods_dec}
+            if len(periods_dec) == n_t
+            else {}
+        )
+    incumbent = None
+    if decision and math.isfinite(value):
+        ev = evaluate_placement_schedule(
+            instance.model_copy(
+                update={"policy": instance.policy.model_copy(update={"weights": weights})}
+            ),
+            decision,
+            dem,
+        )
+        if ev.feasible:
+            incumbent = ev.objectives["weighted"]
+    gap = None
+    if incumbent is not None and math.isfinite(value):
+        gap = abs(incumbent - value) / max(abs(incumbent), 1e-10)
+    return Bound(
+        model=name,
+        objective="weighted",
+        sense="min",
+        value=value,
+        incumbent=incumbent,
+        lp=lp,
+        gap=gap,
+        status=status,
+        decision=decision if name == "placement_schedule" else decision.get("periods", [{}])[0],
+        wall_s=time.perf_counter() - t0,
+    )

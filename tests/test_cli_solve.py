@@ -155,3 +155,26 @@ def test_placement_solve_and_bound() -> None:
         ).stdout
     )
     assert doc["lp_bound"] <= doc["bound"] + 1e-9
+
+
+def test_placement_schedule_bound_and_solve() -> None:
+    result = run(
+        "bound",
+        "continuum-3edge-2cloud",
+        "--model",
+        "placement-schedule",
+        "--steps",
+        "2",
+        "--time-limit",
+        "3",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "placement_schedule" and doc["objective"] == "weighted"
+    assert doc["status"] in ("optimal", "time_limit")
+    if doc["incumbent"] is not None:
+        assert doc["bound"] <= doc["incumbent"] + 1e-9
+    result = run("bound", "continuum-3edge-2cloud", "--model", "placement", "--steps", "2")
+    assert result.exit_code == EXIT_INVALID
+    assert "--steps" in result.stderr

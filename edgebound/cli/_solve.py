@@ -34,6 +34,7 @@ class _Model(enum.StrEnum):
     mmv = "mmv"
     mmv_schedule = "mmv-schedule"
     placement = "placement"
+    placement_schedule = "placement-schedule"
 
 
 class _Method(enum.StrEnum):
@@ -54,6 +55,9 @@ class _Objective(enum.StrEnum):
     dropped = "dropped"
     migrations = "migrations"
     throughput = "throughput"
+
+
+_NO_STEPS = "--steps: only the mmv-schedule and placement-schedule models have periods"
 
 
 class _ArgumentError(EdgeboundError):
@@ -99,11 +103,15 @@ def _build(
     constraints: dict[str, float],
     steps: int | None,
 ) -> BuiltModel:
-    from edgebound.models import mmv, mmv_schedule, placement
+    from edgebound.models import mmv, mmv_schedule, placement, placement_schedule
 
+    if model is _Model.placement_schedule:
+        if constraints:
+            raise _ArgumentError("--constraint: the placement-schedule model takes none")
+        return placement_schedule.build(inst, objective=objective, periods=steps, weights=weights)
     if model is _Model.placement:
         if steps is not None:
-            raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+            raise _ArgumentError(_NO_STEPS)
         return placement.build(inst, objective, weights=weights, constraints=constraints)
     if objective not in mmv.OBJECTIVES:
         raise _ArgumentError(
@@ -111,7 +119,7 @@ def _build(
         )
     if model is _Model.mmv:
         if steps is not None:
-            raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+            raise _ArgumentError(_NO_STEPS)
         return mmv.build(inst, objective, weights=weights, constraints=constraints)
     return mmv_schedule.build(
         inst, objective, steps=steps, weights=weights, constraints=constraints
@@ -134,7 +142,9 @@ def _print_result(res: SolveResult, inst: Instance) -> None:
     con = _console()
     if res.model == "placement":
         _print_placement(res, inst)
-    periods = [] if res.model == "placement" else _periods(res)
+    if res.model == "placement_schedule":
+        con.print(f"{len(_periods(res))} periods; per-period decisions are in --json output")
+    periods = [] if res.model.startswith("placement") else _periods(res)
     for t, dec in enumerate(periods):
         title = f"{res.model} on {inst.name}" + (f", period {t}" if len(periods) > 1 else "")
         table = Table(title=title)
@@ -363,16 +373,26 @@ def _bound(
     """Certified bounds: the LP relaxation and the MILP's proven bound.
 
     The bound stays valid when the time limit is hit; no policy on the same instance and
-    loads can do better. ``--model mmv-schedule`` gives the clairvoyant multi-period bound.
+    loads can do better. ``--model mmv-schedule`` and ``--model placement-schedule`` give the
+    clairvoyant multi-period bounds (``--steps`` periods of the workload's series).
     """
     from edgebound import bounds
     from edgebound.instances import load
 
     inst = load(instance)
-    if model is _Model.mmv and steps is not None:
-        raise _ArgumentError("--steps: only the mmv-schedule model has periods")
+    if model in (_Model.mmv, _Model.placement) and steps is not None:
+        raise _ArgumentError(_NO_STEPS)
     if model is _Model.placement:
         b = bounds.placement(inst, objective=objective.value, time_limit=time_limit, mip_gap=gap)
+    elif model is _Model.placement_schedule:
+        b = bounds.placement(
+            inst,
+            periods=steps or inst.workload.horizon_steps,
+            objective=objective.value,
+            time_limit=time_limit,
+            period_time_limit=min(time_limit, 2.0),
+            mip_gap=gap,
+        )
     else:
         b = bounds.mmv(
             inst,

@@ -15,9 +15,10 @@ __all__ = ["evaluate"]
 def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
     """Evaluate a decision in plain (JSON) form, dispatching on its family.
 
-    The family is ``decision["model"]`` (``"mmv"``, ``"mmv_schedule"`` or ``"placement"``)
-    when given; otherwise a decision with ``periods`` is an MMV schedule, one with
-    ``versions`` is MMV and one with ``routing`` is placement.
+    The family is ``decision["model"]`` (``"mmv"``, ``"mmv_schedule"``, ``"placement"`` or
+    ``"placement_schedule"``) when given; otherwise a decision with ``periods`` is a
+    placement schedule when its first period has ``routing`` and an MMV schedule otherwise,
+    one with ``versions`` is MMV and one with ``routing`` is placement.
 
     Parameters
     ----------
@@ -48,7 +49,11 @@ def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
     family = decision.get("model")
     if family is None:
         if "periods" in decision:
-            family = "mmv_schedule"
+            first = (decision.get("periods") or [None])[0]
+            is_placement = isinstance(first, Mapping) and (
+                "routing" in first or first.get("model") == "placement"
+            )
+            family = "placement_schedule" if is_placement else "mmv_schedule"
         elif "versions" in decision:
             family = "mmv"
         elif "routing" in decision:
@@ -75,4 +80,16 @@ def evaluate(instance: Instance, decision: Mapping[str, Any]) -> Evaluation:
         from edgebound.evaluate.placement import evaluate_placement
 
         return evaluate_placement(instance, decision)
-    raise DecisionError([Problem("model", family, "must be 'mmv', 'mmv_schedule' or 'placement'")])
+    if family == "placement_schedule":
+        from edgebound.evaluate.placement_schedule import evaluate_placement_schedule
+
+        return evaluate_placement_schedule(instance, decision)
+    raise DecisionError(
+        [
+            Problem(
+                "model",
+                family,
+                "must be 'mmv', 'mmv_schedule', 'placement' or 'placement_schedule'",
+            )
+        ]
+    )

@@ -1,0 +1,249 @@
+"""The multi-period placement model and the clairvoyant bound."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from test_placement import WEIGHTS, _limit, _lp, tiny
+
+from edgebound import bounds
+from edgebound.errors import DecisionError, SolverError
+from edgebound.evaluate.placement_schedule import (
+    evaluate_placement_schedule,
+    period_instance,
+    schedule_demand,
+)
+from edgebound.instances import Instance, load
+from edgebound.instances.generators import generate
+from edgebound.models import placement, placement_schedule
+from edgebound.solvers import Termination, solve
+
+
+def period_table(inst: Instance) -> dict[tuple[int, ...], float]:
+    """Best weighted value of every replica vector of one period, migrations left out."""
+    services = inst.service_names
+    nodes = inst.topology.nodes
+    sites = inst.site_names
+    S, N, n_orig = len(services), len(nodes), len(sites)
+    lam = np.zeros((S, n_orig))
+    for dem in inst.workload.demands:
+        lam[services.index(dem.service), sites.index(dem.site)] = dem.rate_rps
+    ver = [inst.running_version(s) for s in services]
+    mu = np.array([v.service_rate_rps for v in ver])
+    cpu = np.array([v.cpu for v in ver])
+    rho = inst.policy.max_utilization
+    net = inst.site_node_latency_ms
+    allowed = np.array(
+        [
+            [svc.allowed_regions is None or n.region in svc.allowed_regions for n in nodes]
+            for svc in inst.services
+        ]
+    )
+    per_node = [
+        [int(n.cpu // cpu[s]) if allowed[s, k] else 0 for k, n in enumerate(nodes)]
+        for s in range(S)
+    ]
+    pairs = [(s, k) for s in range(S) for k in range(N)]
+    streams = [
+        (s, i, k) for s in range(S) for i in range(n_orig) for k in range(N) if lam[s, i] > 0
+    ]
+    total = lam.sum()
+    out: dict[tuple[int, ...], float] = {}
+    for xs in itertools.product(*(range(per_node[s][k] + 1) for s, k in pairs)):
+        x = np.array(xs).reshape(S, N)
+        if ((x * cpu[:, None]).sum(axis=0) > [n.cpu for n in nodes]).any():
+            continue
+        on = x.sum(axis=0) > 0
+        idle = np.array([n.idle_power_w if on[k] else 0.0 for k, n in enumerate(nodes)])
+        if any(n.power_cap_w is not None and idle[k] > n.power_cap_w for k, n in enumerate(nodes)):
+            continue
+        cost = sum(
+            x[s, k] * cpu[s] * nodes[k].cost_per_vcpu_hour for s in range(S) for k in range(N)
+        )
+        choices = []
+        for s, k in pairs:
+            slo = inst.services[s].latency_slo_ms
+            origins = [i for i in range(n_orig) if lam[s, i] > 0 and x[s, k] > 0]
+            if slo is None:
+                choices.append([(tuple(origins), rho * x[s, k] * mu[s])])
+                continue
+            opts = []
+            for b in sorted({slo - net[i, k] for i in origins}, reverse=True):
+                ok = tuple(i for i in origins if slo - net[i, k] >= b)
+                opts.append((ok, _limit(int(x[s, k]), mu[s], b, rho)))
+            choices.append(opts or [((), 0.0)])
+        best = math.inf
+        for combo in itertools.product(*choices):
+            best = min(
+                best,
+                _lp(
+                    inst,
+                    combo,
+                    pairs,
+                    streams,
+                    lam,
+                    mu,
+                    cpu,
+                    on,
+                    idle,
+                    x,
+                    total,
+                    cost,
+                    0,
+                    "weighted",
+                    True,
+                ),
+            )
+        if math.isfinite(best):
+            out[xs] = best
+    return out
+
+
+def brute_schedule(inst: Instance, demand: np.ndarray) -> float:
+    """Two-period optimum: every pair of replica vectors, migrations between them counted."""
+    t1 = period_table(period_instance(inst, demand[:, 0]))
+    t2 = period_table(period_instance(inst, demand[:, 1]))
+    shape = (len(inst.services), len(inst.topology.nodes))
+    prev = np.zeros(shape)
+    for rep in inst.state.placement:
+        prev[inst.service_names.index(rep.service), inst.node_names.index(rep.node)] += rep.count
+    wm = inst.policy.weights.get("migrations", 0.0)
+    budget = inst.policy.migration_budget
+    best = math.inf
+    for x1, v1 in t1.items():
+        a = np.array(x1).reshape(shape)
+        m1 = np.maximum(0, a - prev).sum()
+        if m1 > budget:
+            continue
+        for x2, v2 in t2.items():
+            m2 = np.maximum(0, np.array(x2).reshape(shape) - a).sum()
+            if m2 > budget:
+                continue
+            best = min(best, (v1 + wm * m1 + v2 + wm * m2) / 2)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_two_periods_match_brute_force(seed: int) -> None:
+    inst = tiny(seed)
+    base = np.array([d.rate_rps for d in inst.workload.demands])
+    demand = np.stack([base, 1.5 * base], axis=1)
+    want = brute_schedule(inst, demand)
+    try:
+        built = placement_schedule.build(inst, demand)
+    except SolverError:
+        assert math.isinf(want)
+        return
+    res = solve(built, mip_gap=1e-9)
+    if math.isinf(want):
+        assert res.termination is Termination.INFEASIBLE
+        return
+    assert res.optimal
+    assert res.evaluation.feasible, res.evaluation.violations
+    assert abs(res.evaluation.objectives["weighted"] - res.objective) <= 1e-6 * max(
+        1.0, res.objective
+    )
+    assert res.objective == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_one_period_is_the_static_model() -> None:
+    inst = generate("continuum-random", "small", seed=1)
+    rates = np.array([d.rate_rps for d in inst.workload.demands])
+    static = solve(placement.build(inst, weights=WEIGHTS), mip_gap=1e-9)
+    sched = solve(placement_schedule.build(inst, rates[:, None], weights=WEIGHTS), mip_gap=1e-9)
+    assert static.optimal and sched.optimal
+    assert sched.objective == pytest.approx(static.objective, rel=1e-6)
+
+
+def test_every_objective_agrees_with_the_evaluator() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    for objective in ("cost", "migrations", "throughput", "power"):
+        res = solve(placement_schedule.build(inst, periods=3, objective=objective))
+        assert res.optimal, objective
+        ev = res.evaluation
+        assert ev.feasible
+        assert ev.objectives[objective] == pytest.approx(res.objective, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "periods", [2, pytest.param(4, marks=pytest.mark.slow)], ids=["2-periods", "4-periods"]
+)
+def test_clairvoyant_bound_is_below_every_schedule(periods: int) -> None:
+    inst = generate("continuum-random", "small", seed=2)
+    demand = schedule_demand(inst, periods=periods)
+    b = bounds.placement(inst, demand, time_limit=5, mip_gap=1e-3)  # valid at any limit
+    assert b.model == "placement_schedule" and math.isfinite(b.value)
+    # schedules from other methods: the exact model (latency weights dropped), each period
+    # solved myopically, and the decoupled bound's own incumbent
+    others = []
+    no_lat = {k: v for k, v in inst.policy.weights.items() if "latency" not in k}
+    exact = solve(placement_schedule.build(inst, demand, weights=no_lat), time_limit=5)
+    if exact.has_solution:
+        others.append(exact.decision)
+    decoupled = bounds.placement(inst, demand, method="decoupled", period_time_limit=2)
+    if decoupled.decision:
+        others.append(decoupled.decision)
+    prev = None
+    myopic = []
+    for t in range(demand.shape[1]):
+        view = period_instance(inst, demand[:, t], prev)
+        # without energy the model may drop, so every period has a feasible decision
+        myopic_w = {k: v for k, v in no_lat.items() if k != "energy"}
+        res = solve(placement.build(view, weights=myopic_w), time_limit=5)
+        if not res.has_solution:
+            break
+        myopic.append(res.decision)
+        prev = res.evaluation and _replicas(view, res.decision)
+    if len(myopic) == demand.shape[1]:
+        others.append({"periods": myopic})
+    checked = 0
+    for dec in others:
+        ev = evaluate_placement_schedule(inst, dec, demand)
+        if not ev.feasible:  # e.g. the decoupled periods together break a migration budget
+            continue
+        checked += 1
+        assert b.admits(ev.objectives["weighted"]), (b.value, ev.objectives["weighted"])
+        assert decoupled.admits(ev.objectives["weighted"])
+    assert checked >= 1
+
+
+def _replicas(inst: Instance, decision: dict) -> np.ndarray:  # type: ignore[type-arg]
+    from edgebound.evaluate.placement import parse_placement_decision
+
+    return np.asarray(parse_placement_decision(inst, decision).replicas)
+
+
+@pytest.mark.slow
+def test_bound_with_latency_weights_one_period() -> None:
+    inst = load("continuum-3edge-2cloud")
+    assert inst.policy.weights.get("latency", 0) > 0
+    b = bounds.placement(inst, time_limit=30)
+    assert b.model == "placement" and math.isfinite(b.value)
+    assert b.incumbent is not None and b.admits(b.incumbent)
+
+
+def test_bad_demand_is_reported() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    with pytest.raises(SolverError, match=r"demand\.shape"):
+        placement_schedule.build(inst, np.ones((2, 3)))
+    with pytest.raises(DecisionError, match="finite"):
+        schedule_demand(inst, -np.ones((len(inst.workload.demands), 2)))
+    with pytest.raises(SolverError, match="weighted"):
+        bounds.placement(inst, periods=2, objective="cost")
+
+
+def test_evaluator_counts_migrations_between_periods() -> None:
+    inst = load("continuum-3edge-2cloud")
+    hold: dict[str, dict[str, int]] = {}
+    for p in inst.state.placement:
+        hold.setdefault(p.service, {})[p.node] = p.count
+    more = {k: dict(v) for k, v in hold.items()}
+    more["feature-extract"]["cloud-eu"] += 2
+    ev = evaluate_placement_schedule(
+        inst, [{"replicas": hold}, {"replicas": more}, {"replicas": hold}, {"replicas": more}]
+    )
+    assert [p["migrations"] for p in ev.details["periods"]] == [0.0, 2.0, 0.0, 2.0]
+    assert ev.objectives["migrations"] == 4.0
