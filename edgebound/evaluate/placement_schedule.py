@@ -5,17 +5,17 @@ period's demand and, as the previous placement that migrations count against, th
 of period t-1 (period 0: ``instance.state.placement``). Periods have equal length
 (``workload.step_s``). The schedule's objectives aggregate the periods':
 
-==============  ==========================================================================
-``weighted``    mean over periods of each period's weighted objective
-``latency``     request-weighted mean over periods (ms)
-``p95_latency`` the largest period p95 (ms)
-``energy``      total energy over total requests served (J/req)
-``power``       mean power (W)
-``throughput``  mean served rate (req/s)
-``cost``        mean cost rate (USD/h)
-``dropped``     mean dropped rate (req/s)
-``migrations``  replicas started over the whole horizon
-==============  ==========================================================================
+================  ==========================================================================
+``weighted``      mean over periods of each period's weighted objective
+``latency``       request-weighted mean over periods (ms)
+``p95_latency``   the largest period p95 (ms)
+``energy``        total energy over total requests served (J/req)
+``power``         mean power (W)
+``throughput``    mean served rate (req/s)
+``cost``          mean cost rate (USD/h)
+``dropped``       mean dropped rate (req/s)
+``migrations``    replicas started over the whole horizon
+================  ==========================================================================
 
 Demand is an array with one row per entry of ``workload.demands`` and one column per
 period, as :func:`edgebound.instances.traces.demand_series` returns it.

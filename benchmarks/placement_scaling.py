@@ -1,0 +1,123 @@
+"""Size, LP gap and time to a 1 % gap of the placement MILP as continuum instances grow.
+
+For ``continuum-3edge-2cloud`` and ``continuum-random`` small / medium / large (300 edge
+nodes) it prints the one-period model's size, build time, LP relaxation bound, the MILP's
+objective and bound after solving to a 1 % relative gap (or the time limit), and the
+LP-relaxation gap. The weights are the instance's without latency (which the MILP does not
+represent exactly).
+
+Then the reference in the same run: the same model written once to an MPS file and solved
+by highspy directly with the same options. The ratio "Pyomo / direct" is the Pyomo path's
+wall time (hand-over, solve, read-back) over highspy's own read + run.
+
+Run ``python benchmarks/placement_scaling.py`` (a few minutes; ``--sizes large`` adds the
+300-node instance, bounded by ``--time-limit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import highspy
+from _common import console, print_facts
+from rich.table import Table
+
+from edgebound.instances import Instance, load
+from edgebound.instances.generators import generate
+from edgebound.models import placement
+from edgebound.solvers import lp_relaxation, solve
+
+SIZES = ("bundled", "small", "medium", "large")
+
+
+def _instance(size: str, seed: int) -> Instance:
+    if size == "bundled":
+        return load("continuum-3edge-2cloud")
+    return generate("continuum-random", size, seed=seed)
+
+
+def _direct(built: placement.BuiltModel, gap: float, time_limit: float) -> tuple[float, float]:
+    """Seconds of highspy reading and solving the model's MPS file, and its objective."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "model.mps")
+        built.pyomo.write(path, io_options={"symbolic_solver_labels": False})
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("mip_rel_gap", gap)
+        h.setOptionValue("time_limit", time_limit)
+        h.setOptionValue("threads", 1)
+        t0 = time.perf_counter()
+        h.readModel(path)
+        h.run()
+        return time.perf_counter() - t0, float(h.getInfo().objective_function_value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", choices=SIZES, default=list(SIZES[:3]))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--gap", type=float, default=0.01)
+    args = parser.parse_args()
+    print_facts()
+    title = f"placement MILP to a {args.gap:.0%} gap (time limit {args.time_limit:g} s)"
+    table = Table(title=title)
+    for col in (
+        "instance",
+        "nodes",
+        "variables",
+        "binaries",
+        "build s",
+        "LP bound",
+        "objective",
+        "bound",
+        "gap",
+        "LP gap",
+        "status",
+        "Pyomo s",
+        "direct s",
+        "Pyomo / direct",
+    ):
+        table.add_column(col, justify="right")
+    for size in args.sizes:
+        inst = _instance(size, args.seed)
+        w = {k: v for k, v in inst.policy.weights.items() if "latency" not in k}
+        built = placement.build(inst, weights=w)
+        lp = lp_relaxation(built, time_limit=args.time_limit)
+        t0 = time.perf_counter()
+        res = solve(built, time_limit=args.time_limit, mip_gap=args.gap, threads=1)
+        pyomo_s = time.perf_counter() - t0
+        direct_s, _ = _direct(built, args.gap, args.time_limit)
+        lp_gap = (
+            abs(res.objective - lp.bound) / max(abs(res.objective), 1e-10)
+            if res.objective is not None and lp.bound is not None
+            else None
+        )
+
+        def f(x: float | None, fmt: str = ".6g") -> str:
+            return "-" if x is None else format(x, fmt)
+
+        table.add_row(
+            size,
+            str(len(inst.topology.nodes)),
+            str(built.stats["variables"]),
+            str(built.stats["integer_variables"]),
+            f(built.build_s, ".2f"),
+            f(lp.bound),
+            f(res.objective),
+            f(res.bound),
+            f(res.gap, ".2%"),
+            f(lp_gap, ".2%"),
+            res.termination.value,
+            f(pyomo_s, ".2f"),
+            f(direct_s, ".2f"),
+            f(pyomo_s / direct_s if direct_s > 0 else None, ".2f"),
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
