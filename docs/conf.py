@@ -31,6 +31,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
 templates_path = ["_templates"]
@@ -44,6 +45,20 @@ autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "signature"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+
+# The example gallery: every ``examples/plot_*.py`` runs during the build (a failing example
+# fails it) and becomes a page of ``auto_examples/`` with its output and figures. The
+# generated directory is not kept under version control.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "write_computation_times": False,
+    "show_memory": False,
+    "abort_on_example_error": True,
+}
 
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 if os.environ.get("EDGEBOUND_DOCS_INTERSPHINX") == "1":

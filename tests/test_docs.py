@@ -44,6 +44,7 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     pytest.importorskip("sphinx")
     pytest.importorskip("furo")
     pytest.importorskip("numpydoc")
+    pytest.importorskip("sphinx_gallery")
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
     cmd += ["-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
