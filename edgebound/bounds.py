@@ -214,18 +214,18 @@ def placement(
 
     **One period** (no ``demand``, no ``periods``): the static model
     (:mod:`edgebound.models.placement`) on the mean rates or ``rates``. Objectives the model
-    represents exactly are bounded exactly (with energy in the objective, over the decisions
-    that serve all demand); weights that include latency are bounded by the relaxation
-    described below.
+    represents exactly are bounded exactly (with energy or mean latency in the objective,
+    over the decisions that serve all demand); weights that include the p95 latency are
+    bounded by the relaxation described below.
 
     **Clairvoyant** (``demand``, demands x periods, or ``periods`` of the workload's
     series): a lower bound on the schedule objective ``weighted`` of
     :func:`~edgebound.evaluate.placement_schedule.evaluate_placement_schedule` (the mean
     over periods of each period's weighted objective) that holds for *every* schedule on
     that demand, whatever controller produced it. It is computed on the relaxation of
-    :func:`edgebound.models.placement_schedule.build` with ``exact=False`` (any weights,
-    latency included; dropping allowed; energy over demand; latency without queueing), so
-    it never exceeds what a decision achieves:
+    :func:`edgebound.models.placement_schedule.build` with ``exact=False`` (any weights;
+    dropping allowed; energy and mean latency over demand, waiting times by tangent cuts
+    below them; p95 latency by a floor), so it never exceeds what a decision achieves:
 
     * ``method="milp"`` solves the multi-period model whole (migrations between periods
       included); its proven bound is valid even at the time limit;
@@ -284,10 +284,8 @@ def placement(
     if demand is None and periods is None:
         sense: Literal["min", "max"] = "max" if model.OBJECTIVES.get(objective) == "max" else "min"
         w = dict(instance.policy.weights if weights is None else weights)
-        latency_weighted = objective == "weighted" and any(
-            w.get(k, 0.0) > 0 for k in ("latency", "p95_latency")
-        )
-        if not latency_weighted:
+        p95_weighted = objective == "weighted" and w.get("p95_latency", 0.0) > 0
+        if not p95_weighted:
             try:
                 built = model.build(instance, objective, weights=weights, rates=rates)
             except InfeasibleError:

@@ -49,6 +49,7 @@ class _Objective(enum.StrEnum):
     accuracy = "accuracy"
     security = "security"
     reliability = "reliability"
+    latency = "latency"
     energy = "energy"
     cost = "cost"
     power = "power"

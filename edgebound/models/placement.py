@@ -57,13 +57,20 @@ Objectives (``OBJECTIVES``) and what is exact
       decision that drops some requests to save power is not considered. As an
       epsilon-constraint, ``energy <= eps`` is written ``power <= eps * sum r``, which is
       exact with or without dropping.
-    * ``weighted`` is ``sum_k w_k objective_k`` over energy, cost, dropped and migrations
-      and is exact (energy as above).
-    * ``latency`` (a request-weighted mean of M/M/c sojourn times, nonlinear in the load for
-      every count) and ``p95_latency`` (a quantile of a mixture) are **not** represented:
-      asking for them as objective, weight or epsilon-constraint raises
-      :class:`~edgebound.errors.SolverError`. Latency enters the model only through the SLO,
-      which is exact.
+    * ``latency``, the request-weighted mean of network latency plus M/M/c sojourn time, is
+      represented by outer approximation (serving all demand, as energy): the waiting time
+      summed over a queue's requests, ``1000 L Wq(c, L)``, is convex in L for each count,
+      so tangent cuts (in perspective form over a one-hot of the count) lie below it; the
+      model starts with cuts at a few loads of every count and
+      :func:`~edgebound.solvers.solve` adds cuts at each solution (``BuiltModel.refine``)
+      until the model's objective agrees with the evaluator's. Every round's bound is
+      valid; the reported objective is the evaluator's. See the documentation page of the
+      model for the details and measurements.
+    * ``weighted`` is ``sum_k w_k objective_k`` over latency, energy, cost, dropped and
+      migrations (latency and energy as above).
+    * ``p95_latency`` (a quantile of a mixture) is **not** represented: asking for it as
+      objective, weight or epsilon-constraint raises :class:`~edgebound.errors.SolverError`.
+      It enters the model through the per-service SLO, which is exact.
 
 Tolerances
     Rate limits are lowered by ``1e-7`` relative plus ``1e-6`` req/s and power caps by
@@ -92,6 +99,7 @@ from edgebound.errors import SolverError
 from edgebound.evaluate.placement import _data, evaluate_placement
 from edgebound.instances import Instance
 from edgebound.models._placement_core import (
+    _add_latency,
     _add_migrations,
     _add_period,
     _context,
@@ -109,6 +117,7 @@ __all__ = ["OBJECTIVES", "build", "prices", "rate_limits"]
 
 OBJECTIVES: dict[str, Literal["min", "max"]] = {
     "weighted": "min",
+    "latency": "min",
     "energy": "min",
     "power": "min",
     "cost": "min",
@@ -118,8 +127,8 @@ OBJECTIVES: dict[str, Literal["min", "max"]] = {
 }
 """Objectives the model represents exactly, with their sense."""
 
-_NOT_EXACT = ("latency", "p95_latency")
-_WEIGHTED = ("energy", "cost", "dropped", "migrations")
+_NOT_EXACT = ("p95_latency",)
+_WEIGHTED = ("latency", "energy", "cost", "dropped", "migrations")
 
 
 def _check_names(
@@ -127,11 +136,11 @@ def _check_names(
 ) -> None:
     def not_exact(what: str) -> SolverError:
         return SolverError(
-            f"{what}: mean and p95 latency are nonlinear in the routed load (M/M/c sojourn "
-            "times), so this MILP cannot represent them exactly; latency is enforced through "
-            "each service's SLO instead. Use weights over energy, cost, dropped and "
-            "migrations (e.g. weights={'energy': 20, 'cost': 1, 'dropped': 1000, "
-            "'migrations': 0.5})"
+            f"{what}: the p95 latency of all requests is a quantile of a mixture of M/M/c "
+            "sojourn distributions, which this MILP cannot represent exactly; it is enforced "
+            "per service through the SLO instead. Use the mean latency ('latency') or weights "
+            "over latency, energy, cost, dropped and migrations (e.g. weights={'latency': 1, "
+            "'energy': 20, 'cost': 1, 'dropped': 1000, 'migrations': 0.5})"
         )
 
     if objective in _NOT_EXACT:
@@ -143,7 +152,8 @@ def _check_names(
             raise not_exact(f"weights.{name} = {w:g}")
         if name not in _NOT_EXACT and name not in _WEIGHTED:
             raise SolverError(
-                f"weights.{name}: not a placement weight (energy, cost, dropped, migrations)"
+                f"weights.{name}: not a placement weight "
+                "(latency, energy, cost, dropped, migrations)"
             )
         if not (w >= 0 and math.isfinite(w)):
             raise SolverError(f"weights.{name}: {w!r} must be finite and >= 0")
@@ -153,7 +163,7 @@ def _check_names(
         if name not in OBJECTIVES or name == "weighted":
             raise SolverError(
                 f"constraints.{name}: not a placement objective "
-                "(energy, power, cost, dropped, migrations, throughput)"
+                "(latency, energy, power, cost, dropped, migrations, throughput)"
             )
 
 
@@ -178,8 +188,8 @@ def build(
         dropped and migrations) or one objective alone.
     weights : mapping, optional
         Overrides ``instance.policy.weights``; the returned model's ``instance`` carries
-        them, so that the evaluator's ``weighted`` objective is the model's. Latency weights
-        must be zero or absent.
+        them, so that the evaluator's ``weighted`` objective is the model's. A p95 latency
+        weight must be zero or absent.
     constraints : mapping, optional
         epsilon-constraints: ``{"cost": 25.0}`` means cost <= 25 USD/h, ``{"throughput":
         900.0}`` means at least 900 req/s served, ``{"energy": 2.0}`` at most 2 J/req.
@@ -187,8 +197,9 @@ def build(
         Rate of each demand (in ``workload.demands`` order), replacing the mean rates. The
         returned model's ``instance`` carries these rates, so it evaluates against them.
     serve_all : bool, optional
-        Forbid dropping. By default on exactly when energy per request is the objective or
-        weighted, which makes that ratio linear (see the module documentation).
+        Forbid dropping. By default on exactly when energy per request or mean latency is
+        the objective or weighted, which makes these ratios linear (see the module
+        documentation).
     far_routes : bool
         Allow routes from origins whose SLO leaves a queue less room than its nearest
         origin's does (each needs a binary). ``False`` leaves them out: a restriction, so
@@ -203,7 +214,7 @@ def build(
     Raises
     ------
     SolverError
-        For latency objectives, weights or constraints, unknown names, or bad rates.
+        For p95 latency objectives, weights or constraints, unknown names, or bad rates.
 
     Examples
     --------
@@ -230,8 +241,12 @@ def build(
             inst = inst.model_copy(update={"policy": inst.policy.model_copy(update={"weights": w})})
     else:
         _check_names(objective, {}, cons)
+    ratio_latency = objective == "latency" or (objective == "weighted" and w.get("latency", 0) > 0)
+    uses_latency = ratio_latency or "latency" in cons
     if serve_all is None:
-        serve_all = objective == "energy" or (objective == "weighted" and w.get("energy", 0) > 0)
+        serve_all = objective in ("energy", "latency") or (
+            objective == "weighted" and (w.get("energy", 0) > 0 or w.get("latency", 0) > 0)
+        )
     d = _data(inst)
     total = float(d.lam.sum())
     ratio_energy = objective == "energy" or (objective == "weighted" and w.get("energy", 0) > 0)
@@ -240,6 +255,13 @@ def build(
             "energy per request is power over the served rate; it is linear (and exact) only "
             "when all demand is served: leave serve_all on"
         )
+    if ratio_latency and not serve_all:
+        raise SolverError(
+            "mean latency is a mean over the served requests; as an objective it is exact only "
+            "when all demand is served: leave serve_all on"
+        )
+    if ratio_latency and total <= 0:
+        raise SolverError("mean latency is undefined: the workload has no demand")
     if ratio_energy and total <= 0:
         raise SolverError("energy per request is undefined: the workload has no demand")
     pol = inst.policy
@@ -253,7 +275,18 @@ def build(
     per = _add_period(m, st, d.lam, serve_all)
     _add_migrations(m, st, d.x_prev, pol.migration_budget, constant_prev=True)
     m.energy = pyo.Expression(expr=m.power / total if total > 0 else 0.0)
+    refine: Any = None
+    if uses_latency:
+        add_cuts = _add_latency(m, st, per)
+        m.latency = pyo.Expression(expr=m.latency_sum / total if total > 0 else 0.0)
+
+        def refine(rel: float) -> int:
+            # shortfalls (ms req/s) summing to rel of the latency sum: the mean latency, and
+            # so the objective, is then within rel (relative) of its true value
+            return add_cuts(rel * max(1.0, float(pyo.value(m.latency_sum))))
+
     exprs = {
+        "latency": m.latency if uses_latency else 0.0,
         "energy": m.energy,
         "power": m.power,
         "cost": m.cost,
@@ -274,6 +307,8 @@ def build(
         bound = float(cons[name])
         if name == "energy":
             return m.power <= bound * m.throughput
+        if name == "latency":
+            return m.latency_sum <= bound * m.throughput
         if OBJECTIVES[name] == "min":
             return exprs[name] <= bound
         return exprs[name] >= bound
@@ -316,6 +351,7 @@ def build(
         stats=stats,
         context=context,
         evaluate=evaluate,
+        refine=refine,
     )
 
 

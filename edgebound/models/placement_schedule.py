@@ -14,16 +14,20 @@ agent) can do better on the same demand, because each of its schedules is a feas
 of this model. The objective is scored by
 :func:`~edgebound.evaluate.placement_schedule.evaluate_placement_schedule`:
 
-* ``weighted``: the mean over periods of each period's weighted objective (energy, cost,
-  dropped, migrations; exact as in the static model — energy by serving all demand);
+* ``weighted``: the mean over periods of each period's weighted objective (mean latency,
+  energy, cost, dropped, migrations; exact as in the static model — energy and latency by
+  serving all demand);
 * ``energy`` (total energy over total requests, linear when all demand is served),
   ``power``, ``cost``, ``dropped``, ``throughput`` (means), ``migrations`` (total).
 
 Replica counts per (service, node) may reach the largest count useful in *any* period:
 keeping spare replicas through a dip can save starting them again.
 
-Latency objectives are not represented, as in the static model; see
-:func:`edgebound.bounds.placement` for a bound on weights that include latency.
+A latency weight adds each period's mean latency, kept exact by outer approximation as in
+the static model (cuts below the convex M/M/c waiting time, refined by
+:func:`~edgebound.solvers.solve` until the model agrees with the evaluator); the p95
+latency is not represented (see :func:`edgebound.bounds.placement` for a bound on weights
+that include it).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from edgebound.evaluate.placement_schedule import (
 )
 from edgebound.instances import Instance
 from edgebound.models._placement_core import (
+    _add_latency,
     _add_migrations,
     _add_period,
     _decode_period,
@@ -102,11 +107,11 @@ def build(
         As in :func:`edgebound.models.placement.build`.
     exact : bool
         ``False`` builds a *relaxation* of the weighted objective instead, for bounds: any
-        weights (latency included), dropping allowed, and each term replaced by a linear
-        function that is never above it on any decision: energy ``power / demand`` (not
-        over the served rate), mean latency ``sum r (net + 1/mu) / demand`` (network plus
-        one service time, no queueing), p95 latency the smallest p95 any route could have times
-        the served share (the evaluator's p95 is 0 when nothing is served).
+        weights, dropping allowed, and each term replaced by a linear function that is
+        never above it on any decision: energy ``power / demand`` (not over the served
+        rate), mean latency its sum over requests over demand with the M/M/c waiting time
+        kept above tangent cuts (no refinement), p95 latency the smallest p95 any route could
+        have times the served share (the evaluator's p95 is 0 when nothing is served).
     free_start : bool
         Leave period 0's migrations out (no rows against ``state.placement``): a relaxation
         used to bound the periods of a long series one at a time.
@@ -158,8 +163,14 @@ def build(
     if objective == "weighted" and w != dict(instance.policy.weights):
         inst = inst.model_copy(update={"policy": inst.policy.model_copy(update={"weights": w})})
     ratio_energy = objective == "energy" or (objective == "weighted" and w.get("energy", 0) > 0)
+    ratio_latency = objective == "weighted" and w.get("latency", 0) > 0
     if serve_all is None:
-        serve_all = ratio_energy and exact
+        serve_all = (ratio_energy or ratio_latency) and exact
+    if ratio_latency and not serve_all and exact:
+        raise SolverError(
+            "mean latency is a mean over the served requests; weighted, it is exact only when "
+            "all demand is served: leave serve_all on"
+        )
     if ratio_energy and not serve_all and exact:
         raise SolverError(
             "energy per request is power over the served rate; it is linear (and exact) only "
@@ -180,18 +191,21 @@ def build(
         )
     if not exact:
         notes.append(
-            "relaxed objective (a lower bound of the evaluator's): energy over demand, latency "
-            "without queueing"
+            "relaxed objective (a lower bound of the evaluator's): energy and mean latency over "
+            "demand, waiting times by cuts below them, p95 latency by a floor"
         )
     m = pyo.ConcreteModel(name=f"placement_schedule[{inst.name}]")
     m.period = pyo.Block(range(n_t))
     pers = []
+    refines = []
     for t in range(n_t):
         blk = m.period[t]
         try:
             pers.append(_add_period(blk, st, lam[t], serve_all))
         except SolverError as exc:
             raise SolverError(f"period {t}: {exc}") from exc
+        if ratio_latency:
+            refines.append(_add_latency(blk, st, pers[t]))
         if t == 0 and free_start:
             blk.migrations = pyo.Expression(expr=0.0)
             continue
@@ -214,8 +228,9 @@ def build(
             parts = {"cost": b.cost, "dropped": b.dropped, "migrations": b.migrations}
             if w.get("energy", 0.0) > 0 and totals[t] > 0:
                 parts["energy"] = b.power / float(totals[t])
+            if ratio_latency and totals[t] > 0:
+                parts["latency"] = b.latency_sum / float(totals[t])
             if not exact and totals[t] > 0:
-                parts["latency"] = _latency_floor(b, d, pers[t]) / float(totals[t])
                 parts["p95_latency"] = p95_floor * b.throughput / float(totals[t])
             return sum(w.get(k, 0.0) * parts[k] for k in parts if w.get(k, 0.0) > 0)
 
@@ -229,6 +244,15 @@ def build(
             raise SolverError("objective energy needs all demand served")
         sense = pyo.minimize if OBJECTIVES[objective] == "min" else pyo.maximize
         m.objective = pyo.Objective(expr=exprs[objective], sense=sense)
+
+    refine: Any = None
+    if ratio_latency and exact:
+
+        def refine(rel: float) -> int:
+            return sum(
+                f(rel * max(1.0, float(pyo.value(m.period[t].latency_sum))))
+                for t, f in enumerate(refines)
+            )
 
     def decode(_m: pyo.ConcreteModel) -> dict[str, Any]:
         return {
@@ -267,12 +291,8 @@ def build(
         notes=tuple(notes),
         stats=stats,
         evaluate=evaluate,
+        refine=refine,
     )
-
-
-def _latency_floor(b: Any, d: Any, per: Any) -> Any:
-    """Sum over routes of routed rate x (network latency + one mean service time), ms req/s."""
-    return sum(b.r[s, i, n] * float(d.net_ms[i, n] + 1000.0 / d.mu[s]) for (s, i, n) in per.routes)
 
 
 def _p95_floor(d: Any, st: Any, quantile: float) -> float:

@@ -45,6 +45,12 @@ class BuiltModel:
     evaluate : callable, optional
         The referee of this model's decisions; by default
         :func:`edgebound.evaluate.evaluate` on the instance.
+    refine : callable, optional
+        For models that approximate a convex term from below by cuts (outer approximation):
+        called after a solve with the solution loaded and a relative accuracy, it adds the
+        cuts that the solution violates and returns how many; 0 means the model's objective
+        is within that accuracy of the true value at the solution.
+        :func:`~edgebound.solvers.solve` re-solves until it returns 0.
     """
 
     name: str
@@ -58,3 +64,4 @@ class BuiltModel:
     stats: dict[str, Any] = field(default_factory=dict)
     context: Callable[[tuple[str, ...]], list[str]] | None = None
     evaluate: Callable[[dict[str, Any]], Evaluation] | None = None
+    refine: Callable[[float], int] | None = None

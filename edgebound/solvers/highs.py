@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
@@ -64,6 +64,7 @@ def solve(
     threads: int | None = None,
     require_optimal: bool = False,
     verbose: bool = False,
+    max_rounds: int = 50,
 ) -> SolveResult:
     """Solve a built model with HiGHS and evaluate the decision it returns.
 
@@ -84,6 +85,12 @@ def solve(
         unless optimality is proven.
     verbose : bool
         Print the HiGHS log.
+    max_rounds : int
+        For models with ``refine`` (outer approximation): at most this many re-solves after
+        the first, until the model's objective is within ``mip_gap / 10`` (relative) of the
+        true one at its solution. The result's objective is then the evaluator's, and it is
+        optimal only if within ``mip_gap`` plus that tolerance of the proven bound.
+        ``time_limit`` covers all rounds.
 
     Returns
     -------
@@ -101,6 +108,77 @@ def solve(
         raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
     if not 0 <= mip_gap < 1:
         raise SolverError(f"mip_gap: {mip_gap!r} must be in [0, 1)")
+    t_start = time.perf_counter()
+    rounds = 0
+    oa_tol = max(mip_gap / 10.0, 1e-9)
+    while True:
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
+        if remaining is not None and remaining <= 0:
+            remaining = 1e-3
+        result = _solve_once(model, remaining, mip_gap, threads, verbose)
+        if model.refine is None or not result.has_solution:
+            break
+        added = model.refine(oa_tol)
+        if added == 0:
+            break
+        rounds += 1
+        out_of_time = time_limit is not None and time.perf_counter() - t_start >= time_limit
+        if out_of_time or rounds >= max_rounds:
+            # the last solve's objective is below what its decision achieves: not optimal
+            # so report what the decision achieves, by the evaluator
+            why = "time limit" if out_of_time else f"{max_rounds} rounds"
+            ev = result.evaluation
+            achieved = ev.objectives.get(model.objective_name) if ev is not None else None
+            objective = achieved if achieved is not None else result.objective
+            result = replace(
+                result,
+                termination=Termination.TIME_LIMIT if out_of_time else Termination.ITERATION_LIMIT,
+                objective=objective,
+                gap=relative_gap(objective, result.bound),
+                notes=(
+                    *(n for n in result.notes if "differs" not in n),
+                    f"outer approximation stopped at its {why}: the objective is the "
+                    "evaluator's value of the decision, the bound the last model's",
+                ),
+            )
+            break
+    if model.refine is not None and result.has_solution and result.evaluation is not None:
+        # the cuts are exact only to oa_tol: report what the decision achieves, and call it
+        # optimal only if that is within the gap asked for (plus oa_tol) of the proven bound
+        achieved = result.evaluation.objectives.get(model.objective_name)
+        if achieved is not None and math.isfinite(achieved):
+            gap = relative_gap(achieved, result.bound)
+            termination = result.termination
+            if termination is Termination.OPTIMAL and (
+                gap is None or gap > mip_gap + oa_tol + 1e-12
+            ):
+                termination = Termination.ITERATION_LIMIT
+            result = replace(
+                result,
+                objective=achieved,
+                gap=gap,
+                termination=termination,
+                notes=tuple(n for n in result.notes if "differs" not in n),
+            )
+    if rounds:
+        result = replace(
+            result,
+            wall_s=model.build_s + (time.perf_counter() - t_start),
+            solve_s=time.perf_counter() - t_start,
+            stats={**result.stats, "cut_rounds": rounds},
+        )
+    if require_optimal and not result.optimal:
+        raise SolverError(f"not proven optimal: {result.summary()}")
+    return result
+
+
+def _solve_once(
+    model: BuiltModel,
+    time_limit: float | None,
+    mip_gap: float,
+    threads: int | None,
+    verbose: bool,
+) -> SolveResult:
     opt = Highs()
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {
@@ -169,8 +247,6 @@ def solve(
         stats=dict(model.stats),
         notes=tuple(notes),
     )
-    if require_optimal and not result.optimal:
-        raise SolverError(f"not proven optimal: {result.summary()}")
     return result
 
 

@@ -355,16 +355,87 @@ def test_energy_epsilon_constraint_is_exact() -> None:
     assert res.evaluation.objectives["energy"] <= eps * (1 + 1e-9)
 
 
-def test_latency_is_refused() -> None:
+def test_p95_latency_is_refused() -> None:
     inst = load("continuum-3edge-2cloud")
-    with pytest.raises(SolverError, match="latency"):
-        placement.build(inst)  # its policy weighs mean latency
-    with pytest.raises(SolverError, match="latency"):
+    with pytest.raises(SolverError, match="p95"):
         placement.build(inst, "p95_latency")
-    with pytest.raises(SolverError, match="latency"):
-        placement.build(inst, "cost", constraints={"latency": 50.0})
+    with pytest.raises(SolverError, match="p95"):
+        placement.build(inst, weights={"p95_latency": 1.0, "energy": 1.0})
+    with pytest.raises(SolverError, match="p95"):
+        placement.build(inst, "cost", constraints={"p95_latency": 50.0})
     with pytest.raises(SolverError, match="objective"):
         placement.build(inst, "speed")
+
+
+def two_nodes(net: tuple[float, float], demand: float) -> Instance:
+    """One site, two one-vCPU nodes, one service of rate 10 req/s without an SLO."""
+    return load(
+        {
+            "name": "two-nodes",
+            "topology": {
+                "nodes": [{"name": f"n{k}", "cpu": 1, "ram_gb": 4} for k in range(2)],
+                "sites": [{"name": "s"}],
+                "links": [
+                    {"source": "s", "target": f"n{k}", "latency_ms": net[k]} for k in range(2)
+                ],
+            },
+            "services": [
+                {"name": "w", "versions": [{"major": 1, "cpu": 1, "ram_gb": 1,
+                                            "service_rate_rps": 10}]}
+            ],
+            "workload": {"demands": [{"service": "w", "site": "s", "rate_rps": demand}]},
+            "policy": {"max_utilization": 0.95},
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("net", [(2.0, 2.0), (2.0, 10.0), (1.0, 40.0)])
+def test_mean_latency_matches_the_analytic_optimum(net: tuple[float, float]) -> None:
+    """Two M/M/1 queues share 12 req/s: minimize sum_k L_k (net_k + 1000 / (10 - L_k))."""
+    from scipy.optimize import brentq
+
+    inst = two_nodes(net, 12.0)
+    res = solve(placement.build(inst, "latency"), mip_gap=1e-9)
+    assert res.optimal, res.summary()
+    _check(res)
+
+    def marginal(l1: float) -> float:  # d/dL1 of the total with L2 = 12 - L1
+        l2 = 12.0 - l1
+        return (net[0] + 1e4 / (10 - l1) ** 2) - (net[1] + 1e4 / (10 - l2) ** 2)
+
+    l1 = brentq(marginal, 2.5, 9.5)
+    want = (
+        sum(load_ * (d + 1000.0 / (10.0 - load_)) for load_, d in ((l1, net[0]), (12 - l1, net[1])))
+        / 12.0
+    )
+    assert res.objective == pytest.approx(want, rel=1e-6)
+
+
+def test_latency_objective_and_weights_are_exact_and_bounded() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    lat = solve(placement.build(inst, "latency"), mip_gap=1e-4)
+    assert lat.optimal and lat.evaluation.feasible
+    assert lat.objective == pytest.approx(lat.evaluation.objectives["latency"], rel=1e-9)
+    assert lat.bound <= lat.objective
+    # every other decision that serves all demand has a mean latency above the bound
+    for objective in ("energy", "cost"):
+        other = solve(placement.build(inst, objective, serve_all=True), mip_gap=1e-4)
+        assert other.has_solution
+        assert other.evaluation.objectives["latency"] >= lat.bound * (1 - 1e-9)
+    weighted = solve(placement.build(inst), mip_gap=1e-3)  # weights include latency
+    assert weighted.optimal
+    _check(weighted)
+    assert weighted.stats.get("cut_rounds", 0) >= 1
+
+
+def test_latency_epsilon_constraint_holds() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    lat = solve(placement.build(inst, "latency"), mip_gap=1e-4)
+    eps = lat.objective * 1.05
+    res = solve(placement.build(inst, "cost", constraints={"latency": eps}), mip_gap=1e-6)
+    assert res.optimal
+    _check(res)
+    assert res.evaluation.objectives["latency"] <= eps * (1 + 1e-7)
 
 
 def test_rates_override() -> None:
