@@ -1,5 +1,16 @@
-"""Pyomo model builders: pure functions from an instance to a model ready to solve."""
+"""Pyomo model builders: pure functions from an instance to a model ready to solve.
 
-from edgebound.models import mmv, mmv_decomposition, mmv_schedule
+``mmv`` and ``mmv_schedule`` (ML-model versioning, one period and clairvoyant),
+``mmv_decomposition`` (column generation for large MMV instances), ``placement`` and
+``placement_schedule`` (the edge-cloud continuum, one period and clairvoyant).
+"""
 
-__all__ = ["mmv", "mmv_decomposition", "mmv_schedule"]
+from edgebound.models import (
+    mmv,
+    mmv_decomposition,
+    mmv_schedule,
+    placement,
+    placement_schedule,
+)
+
+__all__ = ["mmv", "mmv_decomposition", "mmv_schedule", "placement", "placement_schedule"]
