@@ -51,9 +51,9 @@ def test_pareto_table_and_plot(tmp_path: Path) -> None:
 
 
 def test_pareto_usage_and_invalid_input() -> None:
-    code, out, err = run("pareto", "gentzen-star4", "--model", "placement", "--json")
+    code, out, err = run("pareto", "gentzen-star4", "--objectives", "delay,speed", "--json")
     assert code == EXIT_INVALID
-    assert "not available yet" in err
+    assert "speed" in err
     assert json.loads(out)["ok"] is False
     code, _, err = run("pareto", "gentzen-star4", "--objectives", "delay")
     assert code == EXIT_INVALID and "two to four" in err
@@ -146,3 +146,57 @@ def test_pareto_infeasible_instance_exits_3(tmp_path: Path) -> None:
     assert code == EXIT_INFEASIBLE
     assert json.loads(out)["status"] == "infeasible"
     assert "no version can serve" in err
+
+
+@pytest.fixture(scope="module")
+def continuum(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edgebound.instances import save
+    from edgebound.instances.generators import generate
+
+    path = tmp_path_factory.mktemp("placement") / "continuum.yaml"
+    save(generate("continuum-random", "small", seed=0), path)
+    return path
+
+
+def test_pareto_placement_exact_json(continuum: Path, tmp_path: Path) -> None:
+    png = tmp_path / "front.png"
+    args = ["pareto", str(continuum), "--model", "placement", "--objectives", "power,dropped"]
+    code, out, err = run(*args, "--grid-points", "4", "--plot", str(png), "--json")
+    assert code == EXIT_OK, err
+    doc = json.loads(out)
+    assert doc["model"] == "placement" and doc["method"] == "exact" and doc["exact"] is True
+    assert doc["names"] == ["power", "dropped"] and doc["units"] == ["W", "req/s"]
+    assert doc["stats"]["mode"] == "grid" and len(doc["F"]) == 4
+    assert doc["X"][0]["model"] == "placement"
+    assert png.stat().st_size > 1000
+
+
+def test_pareto_placement_nsga_table(continuum: Path) -> None:
+    args = ["pareto", str(continuum), "-m", "placement", "--objectives", "cost,energy", *NSGA]
+    code, out, err = run(*args)
+    assert code == EXIT_OK, err
+    assert "approximate nsga2 front of placement" in out and "energy (J/req, min)" in out
+    code, out, _ = run(*args, "--json")
+    assert json.loads(out)["method"] == "nsga2"
+
+
+def test_pareto_placement_bad_objectives(continuum: Path) -> None:
+    code, _, err = run("pareto", str(continuum), "-m", "placement", "--objectives", "delay,cost")
+    assert code == EXIT_INVALID and "'delay' must be one of latency" in err
+    code, _, err = run(
+        "pareto", str(continuum), "-m", "placement", "--objectives", "cost,energy,power"
+    )
+    assert code == EXIT_INVALID and "must be two different" in err
+
+
+def test_pareto_placement_infeasible_exits_3(tmp_path: Path) -> None:
+    from edgebound.instances import load, save
+    from edgebound.instances.generators import generate
+
+    doc = generate("continuum-random", "small", seed=0).model_dump(mode="json")
+    for dem in doc["workload"]["demands"]:
+        dem["rate_rps"] = 1e7
+    path = tmp_path / "heavy.yaml"
+    save(load(doc), path)
+    code, _, err = run("pareto", str(path), "-m", "placement", "--objectives", "cost,energy")
+    assert code == EXIT_INFEASIBLE and "infeasible" in err

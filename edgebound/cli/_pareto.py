@@ -84,18 +84,20 @@ def _pareto(
     instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
     model: Annotated[_Model, typer.Option("--model", "-m", help="Which model.")] = _Model.mmv,
     objectives: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--objectives",
-            help="Two to four of delay, accuracy, security, reliability; the first is the "
-            "primary objective of the exact method.",
+            help="mmv: two to four of delay, accuracy, security, reliability (default "
+            "delay,accuracy); placement: two (exact) or up to four (nsga) of latency, energy, "
+            "power, cost, dropped, migrations, throughput (default latency,energy). The first "
+            "is the primary objective of the exact method.",
         ),
-    ] = "delay,accuracy",
+    ] = None,
     method: Annotated[
         _Method,
         typer.Option(
             "--method",
-            help="exact: epsilon-constraint (AUGMECON2) on the MILP; nsga2/nsga3: pymoo.",
+            help="exact: epsilon-constraint on the MILP (AUGMECON2 for mmv); nsga2/nsga3: pymoo.",
         ),
     ] = _Method.exact,
     delta: Annotated[
@@ -109,7 +111,12 @@ def _pareto(
     ] = 1e-6,
     grid_points: Annotated[
         int,
-        typer.Option("--grid-points", min=2, help="exact: grid of each outer objective (3+)."),
+        typer.Option(
+            "--grid-points",
+            min=2,
+            help="exact: grid of each outer objective (mmv, 3+ objectives); placement: epsilon "
+            "values when neither objective is cost or migrations.",
+        ),
     ] = 10,
     time_limit: Annotated[
         float | None,
@@ -117,9 +124,13 @@ def _pareto(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="nsga: seed; same seed, same front.")] = 0,
     generations: Annotated[
-        int, typer.Option("--generations", min=0, help="nsga: generations.")
-    ] = 200,
-    pop_size: Annotated[int, typer.Option("--pop-size", min=2, help="nsga: population.")] = 100,
+        int | None,
+        typer.Option("--generations", min=0, help="nsga: generations (mmv 200, placement 50)."),
+    ] = None,
+    pop_size: Annotated[
+        int | None,
+        typer.Option("--pop-size", min=2, help="nsga: population (mmv 100, placement 40)."),
+    ] = None,
     plot: PlotOption = None,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -134,19 +145,36 @@ def _pareto(
     """
     from edgebound.instances import load
 
+    placement = model is _Model.placement
+    if objectives is None:
+        objectives = "latency,energy" if placement else "delay,accuracy"
     names = _names(objectives)
-    if model is _Model.placement:
-        raise _ArgumentError(
-            "--model placement: the placement front is not available yet; use --model mmv"
-        )
     inst = load(instance)
     front: ParetoFront
+    algorithm: Any = method.value
     try:
-        if method is _Method.exact:
+        if method is _Method.exact and placement:
+            from edgebound.pareto.placement import placement_front
+
+            front = placement_front(
+                inst, names, grid_points=grid_points, delta=delta, time_limit=time_limit
+            )
+        elif method is _Method.exact:
             from edgebound.pareto.mmv import mmv_front
 
             front = mmv_front(
                 inst, names, delta=delta, grid_points=grid_points, time_limit=time_limit
+            )
+        elif placement:
+            from edgebound.pareto.placement_nsga import placement_nsga
+
+            front = placement_nsga(
+                inst,
+                names,
+                pop_size=40 if pop_size is None else pop_size,
+                generations=50 if generations is None else generations,
+                seed=seed,
+                algorithm=algorithm,
             )
         else:
             from edgebound.pareto.nsga import mmv_nsga
@@ -154,10 +182,10 @@ def _pareto(
             front = mmv_nsga(
                 inst,
                 names,
-                pop_size=pop_size,
-                generations=generations,
+                pop_size=100 if pop_size is None else pop_size,
+                generations=200 if generations is None else generations,
                 seed=seed,
-                algorithm=method.value,  # type: ignore[arg-type]
+                algorithm=algorithm,
             )
     except InfeasibleError as exc:
         if json_out:

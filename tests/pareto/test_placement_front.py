@@ -1,0 +1,234 @@
+"""Exact placement fronts against brute force, and NSGA-II placement fronts."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from edgebound.errors import EdgeboundError
+from edgebound.evaluate.placement import evaluate_placement
+from edgebound.instances import Instance, load
+from edgebound.pareto import ParetoFront, nondominated
+from edgebound.pareto.placement import placement_front
+from edgebound.pareto.placement_nsga import placement_nsga
+
+
+def tiny(seed: int, slo: bool = False) -> Instance:
+    """Two services, three nodes, two sites: small enough to enumerate every replica vector."""
+    rng = np.random.default_rng(seed)
+    nodes = []
+    for k in range(3):
+        # cheap nodes draw more power, so that cost and energy conflict
+        node: dict[str, Any] = {
+            "name": f"N{k}",
+            "cpu": float(rng.choice([2.0, 4.0])),
+            "ram_gb": 16.0,
+            "idle_power_w": [40.0, 20.0, 5.0][k],
+            "dynamic_power_w": [90.0, 60.0, 20.0][k] * float(rng.uniform(0.8, 1.2)),
+            "cost_per_vcpu_hour": [0.01, 0.03, 0.06][k] * float(rng.uniform(0.8, 1.2)),
+        }
+        if rng.random() < 0.3:
+            node["power_cap_w"] = node["idle_power_w"] + float(rng.choice([30.0, 60.0]))
+        nodes.append(node)
+    links = [
+        {"source": f"S{j}", "target": f"N{k}", "latency_ms": float(rng.choice([2.0, 10.0, 30.0]))}
+        for j in range(2)
+        for k in range(3)
+    ]
+    services, demands = [], []
+    for s in range(2):
+        svc: dict[str, Any] = {
+            "name": f"w{s}",
+            "versions": [
+                {
+                    "major": 1,
+                    "cpu": float(rng.choice([1.0, 2.0])),
+                    "ram_gb": 1.0,
+                    "service_rate_rps": float(rng.choice([5.0, 10.0])),
+                }
+            ],
+        }
+        if slo:
+            svc["latency_slo_ms"] = 1500.0
+        services.append(svc)
+        for j in range(2):
+            demands.append(
+                {"service": f"w{s}", "site": f"S{j}", "rate_rps": float(rng.uniform(1, 6))}
+            )
+    return load(
+        {
+            "name": f"front-tiny-{seed}",
+            "topology": {"nodes": nodes, "sites": [{"name": "S0"}, {"name": "S1"}], "links": links},
+            "services": services,
+            "workload": {"demands": demands},
+            "policy": {"max_utilization": 0.9},
+        }
+    )
+
+
+def _best_routing(inst: Instance, x: np.ndarray, drop_at_most: float | None) -> dict | None:
+    """Least-power routing for replicas ``x`` (an LP), as a plain decision; None if none."""
+    svcs, sites, nodes = inst.service_names, inst.site_names, inst.topology.nodes
+    S, N = len(svcs), len(nodes)
+    lam = np.zeros((S, len(sites)))
+    for dem in inst.workload.demands:
+        lam[svcs.index(dem.service), sites.index(dem.site)] = dem.rate_rps
+    ver = [inst.running_version(s) for s in svcs]
+    mu = [v.service_rate_rps for v in ver]
+    cpu = [v.cpu for v in ver]
+    rho = inst.policy.max_utilization
+    streams = [(s, i, n) for s in range(S) for i in range(len(sites)) for n in range(N)]
+    pairs = [(s, i) for s in range(S) for i in range(len(sites))]
+    nv = len(streams) + len(pairs)
+    dyn = np.zeros(nv)
+    for c, (s, _, n) in enumerate(streams):
+        dyn[c] = nodes[n].dynamic_power_w * cpu[s] / (mu[s] * nodes[n].cpu)
+    a_eq = np.zeros((len(pairs), nv))
+    for row, (s, i) in enumerate(pairs):
+        a_eq[row, [c for c, st in enumerate(streams) if st[:2] == (s, i)]] = 1.0
+        a_eq[row, len(streams) + row] = 1.0
+    b_eq = lam.ravel()
+    a_ub, b_ub = [], []
+    for s in range(S):
+        for n in range(N):
+            a_ub.append(
+                [1.0 if (st[0], st[2]) == (s, n) else 0.0 for st in streams] + [0] * len(pairs)
+            )
+            b_ub.append(rho * x[s, n] * mu[s])
+    on = x.sum(axis=0) > 0
+    for n, node in enumerate(nodes):
+        if node.power_cap_w is not None and on[n]:
+            a_ub.append(
+                [dyn[c] if st[2] == n else 0.0 for c, st in enumerate(streams)] + [0] * len(pairs)
+            )
+            b_ub.append(node.power_cap_w - node.idle_power_w)
+    if drop_at_most is not None:
+        a_ub.append([0.0] * len(streams) + [1.0] * len(pairs))
+        b_ub.append(drop_at_most)
+    bounds = [(0, None)] * len(streams) + [(0, 0 if drop_at_most is None else None)] * len(pairs)
+    res = linprog(dyn, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds)
+    if res.status != 0:
+        return None
+    routing: dict[str, dict[str, dict[str, float]]] = {}
+    for c, (s, i, n) in enumerate(streams):
+        if res.x[c] > 1e-9:
+            routing.setdefault(svcs[s], {}).setdefault(sites[i], {})[inst.node_names[n]] = float(
+                res.x[c]
+            )
+    replicas = {
+        svcs[s]: {inst.node_names[n]: int(x[s, n]) for n in range(N) if x[s, n]} for s in range(S)
+    }
+    return {"model": "placement", "replicas": replicas, "routing": routing}
+
+
+def _replica_vectors(inst: Instance) -> list[np.ndarray]:
+    cpu = [inst.running_version(s).cpu for s in inst.service_names]
+    nodes = inst.topology.nodes
+    ranges = [range(int(n.cpu // c) + 1) for c in cpu for n in nodes]
+    out = []
+    for xs in itertools.product(*ranges):
+        x = np.array(xs).reshape(len(cpu), len(nodes))
+        if np.all((x * np.array(cpu)[:, None]).sum(axis=0) <= [n.cpu for n in nodes]):
+            out.append(x)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_cost_energy_front_is_the_brute_force_one(seed: int) -> None:
+    inst = tiny(seed)
+    points = []
+    for x in _replica_vectors(inst):
+        dec = _best_routing(inst, x, None)
+        if dec is not None:
+            ev = evaluate_placement(inst, dec)
+            assert ev.feasible, ev.violations
+            points.append([ev.objectives["cost"], ev.objectives["energy"]])
+    F = np.array(points)
+    want = F[nondominated(F, ["min", "min"], tol=1e-9)]
+    want = want[np.argsort(want[:, 0])]
+    assert len(want) >= 4  # a front worth the name
+    front = placement_front(inst, ("cost", "energy"))
+    assert front.exact and front.stats["mode"] == "complete"
+    assert front.names == ("cost", "energy") and front.units == ("USD/h", "J/req")
+    np.testing.assert_allclose(front.F, want, rtol=1e-6, atol=1e-9)
+    for dec, row in zip(front.X, front.F, strict=True):
+        ev = evaluate_placement(inst, dec)
+        assert ev.feasible
+        assert [ev.objectives["cost"], ev.objectives["energy"]] == row.tolist()
+
+
+def test_power_dropped_grid_points_are_optimal_for_their_bound() -> None:
+    inst = tiny(5)
+    front = placement_front(inst, ("power", "dropped"), grid_points=4)
+    assert front.exact and front.stats["mode"] == "grid"
+    assert len(front) >= 3
+    assert np.all(np.diff(front.F[:, 0]) > 0) and np.all(np.diff(front.F[:, 1]) < 0)
+    vectors = _replica_vectors(inst)
+    for power, dropped in front.F:
+        best = np.inf
+        for x in vectors:
+            dec = _best_routing(inst, x, dropped + 1e-9)
+            if dec is not None:
+                best = min(best, evaluate_placement(inst, dec).objectives["power"])
+        assert power == pytest.approx(best, rel=1e-6, abs=1e-6)
+
+
+def test_latency_front_points_are_feasible_and_refined() -> None:
+    inst = tiny(4, slo=True)
+    front = placement_front(inst, ("latency", "energy"), grid_points=4)
+    assert front.exact and front.stats["serve_all"]
+    assert len(nondominated(front.F, front.senses)) == len(front)
+    for dec, row in zip(front.X, front.F, strict=True):
+        ev = evaluate_placement(inst, dec)
+        assert ev.feasible and ev.objectives["dropped"] == 0
+        assert [ev.objectives["latency"], ev.objectives["energy"]] == row.tolist()
+    # the payoff table's ends are on the front
+    payoff = np.array(front.stats["payoff"])
+    assert front.F[0, 0] == pytest.approx(payoff[0, 0]) and front.F[-1, 1] == pytest.approx(
+        payoff[1, 1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("objectives", "match"),
+    [
+        (("latency",), "must be two different"),
+        (("latency", "speed"), "speed"),
+        (("energy", "energy"), "different"),
+        (("latency", "dropped"), "dropped"),
+        (("cost", "energy", "power"), "must be two different"),
+    ],
+)
+def test_bad_objectives(objectives: tuple[str, ...], match: str) -> None:
+    with pytest.raises(EdgeboundError, match=match):
+        placement_front(tiny(0), objectives)
+
+
+def test_bad_grid() -> None:
+    with pytest.raises(EdgeboundError, match="grid_points"):
+        placement_front(tiny(0), ("power", "dropped"), grid_points=1)
+
+
+def test_nsga_is_seeded_and_near_the_exact_front() -> None:
+    inst = tiny(1)
+    a = placement_nsga(inst, ("cost", "energy"), pop_size=16, generations=10, seed=3)
+    b = placement_nsga(inst, ("cost", "energy"), pop_size=16, generations=10, seed=3)
+    assert a.method == "nsga2" and not a.exact
+    assert a.F.tolist() == b.F.tolist() and a.X == b.X
+    exact = placement_front(inst, ("cost", "energy"))
+    ref = [exact.F[:, 0].max() * 1.1, exact.F[:, 1].max() * 1.1]
+    ratio = a.hypervolume(ref) / exact.hypervolume(ref)
+    assert 0.5 < ratio <= 1.0 + 1e-6  # the exact front is optimal to mip_gap 1e-6
+    for dec, row in zip(a.X, a.F, strict=True):
+        ev = evaluate_placement(inst, dec)
+        assert ev.feasible and [ev.objectives["cost"], ev.objectives["energy"]] == row.tolist()
+
+
+def test_nsga_front_round_trips_json() -> None:
+    front = placement_nsga(tiny(2), ("power", "dropped"), pop_size=12, generations=4, seed=0)
+    back = ParetoFront.from_json(front.to_json())
+    assert back.F.tolist() == front.F.tolist() and back.names == ("power", "dropped")
