@@ -272,6 +272,7 @@ def method(name: str) -> Method:
 _MMV_OBJECTIVES = ("weighted", "delay", "accuracy", "security", "reliability")
 _PLACEMENT_OBJECTIVES = (
     "weighted",
+    "latency",
     "energy",
     "power",
     "cost",

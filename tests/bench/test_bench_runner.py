@@ -81,7 +81,7 @@ def test_resume_runs_only_what_is_missing(tmp_path: Path) -> None:
 def test_a_failing_run_is_recorded_and_not_retried(tmp_path: Path) -> None:
     exp = loads_experiment(
         "instances: [continuum-3edge-2cloud]\n"
-        "methods: [{method: solve, params: {objective: weighted}}]"
+        "methods: [{method: solve, params: {objective: delay}}]"  # an MMV objective
     )
     out = tmp_path / "r.jsonl"
     report = run_experiment(exp, out, workers=1)
@@ -89,7 +89,7 @@ def test_a_failing_run_is_recorded_and_not_retried(tmp_path: Path) -> None:
     (record,) = read_records(out)
     assert record["status"] == "error" and record["result"] is None
     assert record["error"]["type"] == "SolverError"
-    assert "weights.latency" in record["error"]["message"]
+    assert "delay" in record["error"]["message"]
     assert "traceback" not in record["meta"]  # an expected error, not a bug
     assert run_experiment(exp, out, workers=1, resume=True).completed == 0
 
