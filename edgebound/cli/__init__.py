@@ -4,8 +4,8 @@ Commands: ``instances`` (list the bundled instances), ``show`` (summarize one), 
 (check instance files, every problem with its field path), ``schema`` (the JSON Schema of
 instance files), ``generate`` (write a generated instance) and ``evaluate`` (score a
 decision on an instance); ``solve``, ``bound``, ``simulate``, ``pareto``, ``forecast``,
-``mpc``, ``bench`` and ``bench-summarize`` are described in their modules and in the docs' command
-reference. Every command takes ``--json``: stdout then carries exactly one
+``mpc``, ``marl``, ``bench`` and ``bench-summarize`` are described in their modules and in
+the docs' command reference. Every command takes ``--json``: stdout then carries exactly one
 JSON document and nothing else; messages go to stderr.
 
 Exit codes
@@ -40,6 +40,7 @@ from edgebound.cli import (  # noqa: F401  (registers the commands)
     _bench,
     _forecast,
     _instances,
+    _marl,
     _mpc,
     _pareto,
     _simulate,

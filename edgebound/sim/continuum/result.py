@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +166,8 @@ class PlantResult:
         drp_s = np.array([i.dropped.sum(axis=1) for i in infos]).sum(axis=0)
         late_s = np.array([i.late for i in infos]).sum(axis=0)
         p95_st = np.array([i.p95_ms for i in infos])
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a service that served nothing
             near_s = (np.nanmin(p95_st, axis=0), np.nanmax(p95_st, axis=0) * (1 + 1e-9))
         p95_s = quantiles(0.95, rec, S, near_s)
         per_service = {
