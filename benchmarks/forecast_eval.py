@@ -6,15 +6,17 @@
    MASE (scaled by the in-sample daily seasonal-naive error), sMAPE and the coverage of the
    80 % interval, with the TCN's training time.
 2. Every trace as one site: local-only TCNs, one centralized TCN on the pooled windows,
-   uncompressed FedAvg with server momentum, and the same with top-k 10 % + 8-bit
-   quantization + error feedback (stragglers mixed in with staleness decay). Mean MASE over
-   the sites' final weeks, relative to centralized, and uplink bytes per round, relative
-   to uncompressed FedAvg.
+   uncompressed FedAvg, the same with top-k 10 % + 8-bit quantization + error feedback
+   (stragglers mixed in with staleness decay), and that with the head kept at the sites
+   (personalization). Mean MASE over the sites' final weeks relative to centralized, the
+   median and worst per-site gap, and uplink bytes per round relative to uncompressed
+   FedAvg; ``--jobs 2`` trains two of them at a time.
 3. The TCN's training time on one trace with 1 and 2 torch threads, and whether the same
    seed gives bit-identical forecasts.
 
-Run ``python benchmarks/forecast_eval.py`` (about 15-25 minutes on 2 cores; ``--quick`` runs
-three traces and skips the federated part). Needs torch.
+Run ``python benchmarks/forecast_eval.py`` (the federated part alone took about 30 minutes with
+``--jobs 2`` on 2 busy cores; ``--parts`` picks tables, ``--quick`` runs three traces and skips
+the federated part). Needs torch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import argparse
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from importlib.metadata import version
 
 import numpy as np
@@ -70,7 +74,7 @@ def held_out_table(traces: Sequence[str], cfg: TCNConfig) -> None:
     wins = 0
     for name in traces:
         y, step, start = trace(name)
-        rows = {
+        rows: dict[str, Forecaster] = {
             "seasonal naive": SeasonalNaive(step, interval_horizon=HORIZON),
             "moving average": MovingAverage(12, interval_horizon=HORIZON),
             "TCN": TCNForecaster(step, cfg),
@@ -94,74 +98,85 @@ def held_out_table(traces: Sequence[str], cfg: TCNConfig) -> None:
     console.print(f"TCN below seasonal naive on {wins} of {len(traces)} traces")
 
 
-def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig) -> None:
-    data = [trace(n) for n in traces]
+def _train_and_score(
+    kind: str, data: Sequence[tuple[np.ndarray, float, int]], cfg: TCNConfig, fc: FedConfig
+) -> tuple[np.ndarray, float | None, float | None, float]:
+    """MASE per site, mean uplink and downlink bytes per round, and wall seconds of one run."""
     sites = [(y[:start], step) for y, step, start in data]
-
-    def score(forecasters: Sequence[TCNForecaster]) -> np.ndarray:
-        return np.array(
-            [
-                evaluate(f, y, step, start, fit=False).mase
-                for f, (y, step, start) in zip(forecasters, data, strict=True)
-            ]
-        )
-
-    results: dict[str, tuple[np.ndarray, float | None, float | None, float]] = {}
     tic = time.perf_counter()
-    results["local only"] = (score(train_local(sites, cfg)), 0.0, None, time.perf_counter() - tic)
-    tic = time.perf_counter()
-    results["centralized"] = (
-        score(train_centralized(sites, cfg)),
-        None,
-        None,
-        time.perf_counter() - tic,
-    )
-    plain = FedConfig(
-        rounds=fed.rounds,
-        local_steps=fed.local_steps,
-        topk=1.0,
-        bits=None,
-        error_feedback=False,
-        seed=fed.seed,
-    )
-    for label, fc in (("FedAvg-M uncompressed", plain), ("FedAvg-M top-10% 8-bit EF", fed)):
+    up: float | None = None
+    down: float | None = None
+    forecasters: list[TCNForecaster]
+    if kind == "local":
+        forecasters, up = train_local(sites, cfg), 0.0
+    elif kind == "centralized":
+        forecasters = train_centralized(sites, cfg)
+    else:
         res = train_federated(sites, cfg, fc)
-        results[label] = (
-            score(res.forecasters),
-            float(res.uplink_bytes.mean()),
-            float(res.downlink_bytes.mean()),
-            res.wall_s,
-        )
-    central = float(results["centralized"][0].mean())
-    dense_up = results["FedAvg-M uncompressed"][1] or 1.0
+        forecasters = res.forecasters
+        up, down = float(res.uplink_bytes.mean()), float(res.downlink_bytes.mean())
+    wall = time.perf_counter() - tic
+    mase = np.array(
+        [
+            evaluate(f, y, step, start, fit=False).mase
+            for f, (y, step, start) in zip(forecasters, data, strict=True)
+        ]
+    )
+    return mase, up, down, wall
+
+
+def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig, jobs: int) -> None:
+    data = [trace(n) for n in traces]
+    uncompressed = replace(fed, topk=1.0, bits=None, error_feedback=False)
+    runs = {
+        "local only": ("local", fed),
+        "centralized": ("centralized", fed),
+        "FedAvg uncompressed": ("federated", uncompressed),
+        "FedAvg top-10% 8-bit EF": ("federated", fed),
+        "same, head kept local": ("federated", replace(fed, personal=("head",))),
+    }
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {
+            label: pool.submit(_train_and_score, kind, data, cfg, fc)
+            for label, (kind, fc) in runs.items()
+        }
+        results = {label: f.result() for label, f in futures.items()}
+    central = results["centralized"][0]
+    dense_up = results["FedAvg uncompressed"][1] or 1.0
     table = Table(
         title=f"{len(traces)} sites, final week of each held out; {fed.rounds} rounds, "
         f"{fed.local_steps} local steps, participation {fed.participation}, "
         f"stragglers {fed.straggler_prob:.0%}"
     )
-    for col in ("training", "mean MASE", "vs centralized", "uplink B/round", "vs FedAvg", "s"):
+    cols = ("training", "mean MASE", "vs centralized", "median site gap", "worst site gap")
+    for col in (*cols, "uplink B/round", "vs FedAvg", "s"):
         table.add_column(col, justify="left" if col == "training" else "right")
     for label, (m, up, _down, wall) in results.items():
+        gap = m / central - 1
+        worst = int(np.argmax(gap))
         table.add_row(
             label,
             f"{m.mean():.3f}",
-            f"{m.mean() / central - 1:+.1%}",
+            f"{m.mean() / central.mean() - 1:+.1%}",
+            f"{np.median(gap):+.1%}",
+            f"{gap[worst]:+.1%} ({traces[worst]})",
             "-" if up is None else f"{up:,.0f}",
             "-" if up is None else f"{up / dense_up:.1%}",
             f"{wall:.0f}",
         )
     console.print(table)
-    per_site = Table(title="MASE per site")
+    per_site = Table(title="MASE per site (gap to centralized)")
     per_site.add_column("site")
     for label in results:
         per_site.add_column(label, justify="right")
     for i, name in enumerate(traces):
-        per_site.add_row(name, *(f"{results[k][0][i]:.3f}" for k in results))
+        cells = [
+            f"{results[k][0][i]:.3f} ({results[k][0][i] / central[i] - 1:+.1%})" for k in results
+        ]
+        per_site.add_row(name, *cells)
     console.print(per_site)
-    down = results["FedAvg-M uncompressed"][2]
-    console.print(
-        f"downlink (global model to the asked sites), both federated: {down:,.0f} B/round"
-    )
+    for label in ("FedAvg uncompressed", "same, head kept local"):
+        console.print(f"downlink of {label}: {results[label][2]:,.0f} B/round")
 
 
 def timing(name: str, cfg: TCNConfig) -> None:
@@ -187,6 +202,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=FedConfig().rounds)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--jobs", type=int, default=1, help="trainings of the federated part run in parallel"
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         choices=("heldout", "timing", "federated"),
@@ -207,7 +225,7 @@ def main() -> None:
     if "timing" in args.parts:
         timing("Twitter_volume_AAPL", cfg)
     if "federated" in args.parts and not args.quick:
-        federated_table(traces, cfg, FedConfig(rounds=args.rounds, seed=args.seed))
+        federated_table(traces, cfg, FedConfig(rounds=args.rounds, seed=args.seed), args.jobs)
 
 
 if __name__ == "__main__":

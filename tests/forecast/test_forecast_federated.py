@@ -72,6 +72,27 @@ def test_federated_training_is_repeatable_and_compressed() -> None:
     assert not np.allclose(a.forecasters[0].predict(y, 6), a.forecasters[2].predict(y, 6))
 
 
+def test_personal_layers_stay_at_the_sites_and_are_not_sent() -> None:
+    s = sites()
+    shared = train_federated(s, SMALL, FedConfig(rounds=3, local_steps=3))
+    res = train_federated(s, SMALL, FedConfig(rounds=3, local_steps=3, personal=("head",)))
+    nets = [f._net for f in res.forecasters]
+    assert len({id(n) for n in nets}) == 3
+    trunks = [[p.detach().numpy() for p in n.trunk.parameters()] for n in nets]
+    heads = [[p.detach().numpy() for p in n.head.parameters()] for n in nets]
+    assert all(np.array_equal(a, b) for a, b in zip(trunks[0], trunks[1], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(heads[0], heads[1], strict=True))
+    n_shared = sum(p.numel() for p in nets[0].trunk.parameters())
+    assert res.info["shared"] == n_shared < res.params == shared.params
+    # the reference stays uncompressed FedAvg of the whole model
+    assert np.array_equal(res.dense_bytes, shared.dense_bytes)
+    assert res.uplink_bytes.sum() < 0.5 * shared.uplink_bytes.sum()
+    assert res.downlink_bytes.sum() == 4 * n_shared * res.participants.sum()
+    again = train_federated(s, SMALL, FedConfig(rounds=3, local_steps=3, personal=("head",)))
+    y = s[1][0]
+    assert np.array_equal(res.forecasters[1].predict(y, 6), again.forecasters[1].predict(y, 6))
+
+
 def test_baselines_give_one_forecaster_per_site() -> None:
     s = sites(2)
     central = train_centralized(s, SMALL)
@@ -88,14 +109,13 @@ def test_bad_settings_raise() -> None:
         FedConfig(topk=0.0)
     with pytest.raises(ForecastError, match="at least one"):
         train_federated([], SMALL)
+    with pytest.raises(ForecastError, match="names no layer"):
+        train_federated(sites(2), SMALL, FedConfig(rounds=1, personal=("heads",)))
+    with pytest.raises(ForecastError, match="share some"):
+        train_federated(sites(2), SMALL, FedConfig(rounds=1, personal=("trunk", "head")))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the mean is 16 % above centralized, from nyc_taxi's blizzard week; the other "
-    "eight sites are within 3 % (docs: Forecasting, Federated training)",
-    strict=False,
-)
 def test_federated_is_within_five_percent_of_centralized_with_a_tenth_of_the_bytes() -> None:
     data = []
     for n in names():
@@ -106,17 +126,22 @@ def test_federated_is_within_five_percent_of_centralized_with_a_tenth_of_the_byt
     train = [(y[:s], st) for y, st, s in data]
     cfg = TCNConfig(horizon=12)
 
-    def score(forecasters: list) -> float:
-        return float(
-            np.mean(
-                [
-                    rolling_origin(f, y, s, 12, season=daily_season(st), fit=False).mase
-                    for f, (y, st, s) in zip(forecasters, data, strict=True)
-                ]
-            )
+    def score(forecasters: list) -> np.ndarray:
+        return np.array(
+            [
+                rolling_origin(f, y, s, 12, season=daily_season(st), fit=False).mase
+                for f, (y, st, s) in zip(forecasters, data, strict=True)
+            ]
         )
 
     fed = train_federated(train, cfg)
-    central = score(train_centralized(train, cfg))
-    assert score(fed.forecasters) <= 1.05 * central
+    fed_mase, central = score(fed.forecasters), score(train_centralized(train, cfg))
     assert fed.bytes_ratio <= 0.1
+    ordinary = [i for i, n in enumerate(names()) if n != "nyc_taxi"]
+    assert np.all(fed_mase[ordinary] <= 1.05 * central[ordinary])
+    if fed_mase.mean() > 1.05 * central.mean():
+        pytest.xfail(
+            f"mean MASE {fed_mase.mean():.3f} is {fed_mase.mean() / central.mean() - 1:.1%} above "
+            f"centralized {central.mean():.3f}, from nyc_taxi's blizzard week; the other sites "
+            "are within 5 % (docs: Forecasting, Federated training)"
+        )
