@@ -102,12 +102,12 @@ def test_failed_runs_exit_1_and_are_summarized(tmp_path: Path) -> None:
     path = tmp_path / "fails.yaml"
     path.write_text(
         "instances: [continuum-3edge-2cloud]\n"
-        "methods: [{method: solve, params: {objective: weighted}}]\n"
+        "methods: [{method: solve, params: {objective: delay}}]\n"  # an MMV objective
     )
     result = run("bench", str(path), "-w", "1")
     assert result.exit_code == EXIT_INVALID
     assert "1 of 1 runs failed" in result.stderr
-    assert "SolverError: weights.latency" in " ".join(result.stdout.split())
+    assert "SolverError: objective: 'delay'" in " ".join(result.stdout.split())
 
 
 # --------------------------------------------------------------------------- kill and resume
