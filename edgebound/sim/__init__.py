@@ -2,15 +2,6 @@
 and the time-slotted continuum plant with its controllers (:mod:`edgebound.sim.continuum`,
 :mod:`edgebound.sim.autoscaler`)."""
 
-from edgebound.sim.autoscaler import HeuristicAutoscaler, OracleMILPController, StaticController
-from edgebound.sim.continuum import (
-    ContinuumPlant,
-    Controller,
-    PlantAction,
-    PlantObservation,
-    PlantResult,
-)
-from edgebound.sim.continuum import run as run_plant
 from edgebound.sim.mmv import MMVSimulator, SimulationError, simulate
 from edgebound.sim.policy import (
     CREATE,
@@ -30,16 +21,9 @@ __all__ = [
     "CREATE",
     "UPDATE",
     "AlwaysUpdate",
-    "ContinuumPlant",
-    "Controller",
-    "HeuristicAutoscaler",
     "MMVSimulator",
     "NeverUpdate",
     "Observation",
-    "OracleMILPController",
-    "PlantAction",
-    "PlantObservation",
-    "PlantResult",
     "Policy",
     "QLearningAgent",
     "QLearningPolicy",
@@ -47,11 +31,9 @@ __all__ = [
     "ReleaseTable",
     "SimResult",
     "SimulationError",
-    "StaticController",
     "Summary",
     "make_policy",
     "release_table",
-    "run_plant",
     "simulate",
     "summarize",
     "train",
