@@ -18,6 +18,7 @@ import pyomo.environ as pyo
 from edgebound.errors import InfeasibleError, SolverError
 from edgebound.evaluate.queueing import mmc_mean_wait
 from edgebound.instances import Instance, Version, fits
+from edgebound.solvers.base import model_size
 
 OBJECTIVES: dict[str, Literal["min", "max"]] = {
     "weighted": "min",
@@ -453,11 +454,7 @@ def _objective(
 
 def _stats(m: pyo.ConcreteModel, objective: str, ref: float) -> dict[str, Any]:
     return {
-        "variables": sum(1 for _ in m.component_data_objects(pyo.Var)),
-        "integer_variables": sum(
-            1 for v in m.component_data_objects(pyo.Var) if v.is_integer() or v.is_binary()
-        ),
-        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+        **model_size(m),
         "objective": objective,
         "delay_ref_ms": ref,
     }

@@ -110,7 +110,7 @@ from edgebound.models._placement_core import (
     _with_rates,
     rate_limits,
 )
-from edgebound.solvers.base import BuiltModel
+from edgebound.solvers.base import BuiltModel, model_size
 from edgebound.solvers.highs import lp_relaxation
 
 __all__ = ["OBJECTIVES", "build", "prices", "rate_limits"]
@@ -328,11 +328,7 @@ def build(
         return evaluate_placement(inst, decision)
 
     stats = {
-        "variables": sum(1 for _ in m.component_data_objects(pyo.Var)),
-        "integer_variables": sum(
-            1 for v in m.component_data_objects(pyo.Var) if v.is_integer() or v.is_binary()
-        ),
-        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+        **model_size(m),
         "objective": objective,
         "routes": len(per.routes),
         "queues": len(st.sn),

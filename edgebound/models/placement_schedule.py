@@ -56,7 +56,7 @@ from edgebound.models._placement_core import (
     _structure,
 )
 from edgebound.models.placement import _WEIGHTED, _check_names
-from edgebound.solvers.base import BuiltModel
+from edgebound.solvers.base import BuiltModel, model_size
 
 __all__ = ["OBJECTIVES", "build"]
 
@@ -271,11 +271,7 @@ def build(
 
     stats = {
         "periods": n_t,
-        "variables": sum(1 for _ in m.component_data_objects(pyo.Var)),
-        "integer_variables": sum(
-            1 for v in m.component_data_objects(pyo.Var) if v.is_integer() or v.is_binary()
-        ),
-        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+        **model_size(m),
         "objective": objective,
         "queues": len(st.sn),
         "serve_all": serve_all,

@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 from edgebound.evaluate.common import Evaluation
 from edgebound.instances import Instance
 
-__all__ = ["BuiltModel"]
+__all__ = ["BuiltModel", "model_size"]
 
 
 @dataclass
@@ -65,3 +65,24 @@ class BuiltModel:
     context: Callable[[tuple[str, ...]], list[str]] | None = None
     evaluate: Callable[[dict[str, Any]], Evaluation] | None = None
     refine: Callable[[float], int] | None = None
+
+
+def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
+    """Variables, integer (or binary) variables and active constraints of a Pyomo model.
+
+    Examples
+    --------
+    >>> m = pyo.ConcreteModel()
+    >>> m.x = pyo.Var(domain=pyo.Binary)
+    >>> m.y = pyo.Var()
+    >>> m.c = pyo.Constraint(expr=m.x + m.y <= 1)
+    >>> model_size(m)
+    {'variables': 2, 'integer_variables': 1, 'constraints': 1}
+    """
+    return {
+        "variables": sum(1 for _ in m.component_data_objects(pyo.Var)),
+        "integer_variables": sum(
+            1 for v in m.component_data_objects(pyo.Var) if v.is_integer() or v.is_binary()
+        ),
+        "constraints": sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True)),
+    }
