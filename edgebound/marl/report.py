@@ -28,9 +28,10 @@ from edgebound.envs.continuum_marl import ContinuumMARLEnv, MARLError
 from edgebound.instances import Instance
 from edgebound.instances.traces import demand_series
 from edgebound.marl.mappo import MAPPOConfig, train
+from edgebound.mpc.closed_loop import mean_ci
 from edgebound.sim.continuum import Controller, PlantResult, run
 
-__all__ = ["COLUMNS", "MARLReport", "compare", "mean_ci"]
+__all__ = ["COLUMNS", "MARLReport", "compare"]
 
 COLUMNS: dict[str, str] = {
     "p95_latency_ms": "ms",
@@ -48,32 +49,6 @@ the run's actions, infinite when some period is; ``unstable_periods``: periods w
 at the period's true mean rates, loads some queue at or beyond its capacity, so that the
 evaluator's latency and ``weighted`` are infinite; ``train_s``: training wall time, 0 for
 controllers that do not learn)."""
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and Student-t confidence half-width over the values that are not nan.
-
-    An infinite value (a run whose schedule objective is infinite) makes the mean infinite
-    and the half-width nan; fewer than two values give a nan half-width.
-
-    Examples
-    --------
-    >>> m, h = mean_ci([1.0, 3.0])
-    >>> m, round(h, 3)
-    (2.0, 12.706)
-    >>> mean_ci([1.0, float("inf")])
-    (inf, nan)
-    """
-    from scipy import stats
-
-    arr = np.asarray(values, dtype=float)
-    arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        return math.nan, math.nan
-    if arr.size < 2 or not np.all(np.isfinite(arr)):
-        return float(arr.mean()), math.nan
-    t = float(stats.t.ppf(0.5 + confidence / 2.0, arr.size - 1))
-    return float(arr.mean()), t * float(arr.std(ddof=1)) / math.sqrt(arr.size)
 
 
 @dataclass(frozen=True)

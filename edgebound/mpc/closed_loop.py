@@ -26,7 +26,7 @@ from edgebound.mpc.controller import FORECASTS, MPCController
 from edgebound.mpc.model import MPCConfig
 from edgebound.sim.continuum import Controller, PlantResult, run
 
-__all__ = ["METRICS", "Comparison", "RunRecord", "compare", "summarize"]
+__all__ = ["METRICS", "Comparison", "RunRecord", "compare", "mean_ci", "summarize"]
 
 METRICS: dict[str, str] = {
     "p95_latency_ms": "ms",
@@ -174,23 +174,37 @@ def summarize(
     >>> mean["a"], round(half["a"], 3)
     (2.0, 12.706)
     """
-    from scipy import stats
-
     keys = list(dict.fromkeys(k for v in values for k in v))
     mean, half = {}, {}
     for k in keys:
-        arr = np.array([v.get(k, math.nan) for v in values], dtype=float)
-        arr = arr[~np.isnan(arr)]
-        if arr.size == 0:
-            mean[k], half[k] = math.nan, math.nan
-            continue
-        mean[k] = float(arr.mean())
-        if arr.size < 2 or not np.all(np.isfinite(arr)):
-            half[k] = math.nan
-        else:
-            t = float(stats.t.ppf(0.5 + confidence / 2.0, arr.size - 1))
-            half[k] = t * float(arr.std(ddof=1)) / math.sqrt(arr.size)
+        mean[k], half[k] = mean_ci([v.get(k, math.nan) for v in values], confidence)
     return mean, half
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and Student-t confidence half-width over the values that are not nan.
+
+    An infinite value (a run whose schedule objective is infinite) makes the mean infinite
+    and the half-width nan; fewer than two values give a nan half-width.
+
+    Examples
+    --------
+    >>> m, h = mean_ci([1.0, 3.0])
+    >>> m, round(h, 3)
+    (2.0, 12.706)
+    >>> mean_ci([1.0, float("inf")])
+    (inf, nan)
+    """
+    from scipy import stats
+
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return math.nan, math.nan
+    if arr.size < 2 or not np.all(np.isfinite(arr)):
+        return float(arr.mean()), math.nan
+    t = float(stats.t.ppf(0.5 + confidence / 2.0, arr.size - 1))
+    return float(arr.mean()), t * float(arr.std(ddof=1)) / math.sqrt(arr.size)
 
 
 class _Timed:
