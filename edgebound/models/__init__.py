@@ -2,7 +2,9 @@
 
 ``mmv`` and ``mmv_schedule`` (ML-model versioning, one period and clairvoyant),
 ``mmv_decomposition`` (column generation for large MMV instances), ``placement`` and
-``placement_schedule`` (the edge-cloud continuum, one period and clairvoyant).
+``placement_schedule`` (the edge-cloud continuum, one period and clairvoyant),
+``placement_decompose`` (fix-and-optimize over edge clusters for large placement
+instances).
 """
 
 from edgebound.models import (
@@ -10,7 +12,15 @@ from edgebound.models import (
     mmv_decomposition,
     mmv_schedule,
     placement,
+    placement_decompose,
     placement_schedule,
 )
 
-__all__ = ["mmv", "mmv_decomposition", "mmv_schedule", "placement", "placement_schedule"]
+__all__ = [
+    "mmv",
+    "mmv_decomposition",
+    "mmv_schedule",
+    "placement",
+    "placement_decompose",
+    "placement_schedule",
+]

@@ -110,6 +110,7 @@ from edgebound.models._placement_core import (
     _with_rates,
     rate_limits,
 )
+from edgebound.models._placement_start import greedy_start, start_values
 from edgebound.solvers.base import BuiltModel, model_size
 from edgebound.solvers.highs import lp_relaxation
 
@@ -176,6 +177,7 @@ def build(
     rates: Sequence[float] | np.ndarray | None = None,
     serve_all: bool | None = None,
     far_routes: bool = True,
+    start: Literal["greedy"] | None = "greedy",
 ) -> BuiltModel:
     """Build the static placement MILP of an instance.
 
@@ -205,6 +207,13 @@ def build(
         origin's does (each needs a binary). ``False`` leaves them out: a restriction, so
         the optimum is then an upper bound (when minimizing) of the exact one, reached
         faster; its decisions are still feasible and exactly evaluated.
+    start : {"greedy", None}
+        The MIP start that :func:`~edgebound.solvers.solve` hands to HiGHS: ``"greedy"``
+        (default) keeps ``state.placement``, routes each demand to the nearest replicas
+        with room and adds replicas where they cost least per request (see
+        ``edgebound.models._placement_start``); it satisfies every row of the model, or
+        is not given. ``None``: no start. Without latency only (the latency model's cut
+        variables have no start values).
 
     Returns
     -------
@@ -327,6 +336,32 @@ def build(
     def evaluate(decision: dict[str, Any]) -> Any:
         return evaluate_placement(inst, decision)
 
+    start_fn: Any = None
+    if start == "greedy" and not uses_latency:
+        wts = {k: w.get(k, 0.0) for k in _WEIGHTED} if objective == "weighted" else {objective: 1.0}
+        energy_w = wts.get("energy", 0.0) / total if total > 0 else 0.0
+        energy_w += wts.get("power", 0.0)
+
+        def start_fn() -> Any:
+            g = greedy_start(
+                st,
+                d.lam,
+                serve_all=serve_all,
+                budget=pol.migration_budget,
+                energy_weight=energy_w,
+                cost_weight=wts.get("cost", 0.0),
+                migration_weight=wts.get("migrations", 0.0),
+            )
+            if g is None:
+                return None
+            values = start_values(m, st, per, g)
+            for s_, n_ in m.mig:
+                values[m.mig[s_, n_]] = max(0.0, float(g.x[s_, n_] - d.x_prev[s_, n_]))
+            return values
+
+    elif start not in ("greedy", None):
+        raise SolverError(f"start: {start!r} must be 'greedy' or None")
+
     stats = {
         **model_size(m),
         "objective": objective,
@@ -348,6 +383,7 @@ def build(
         context=context,
         evaluate=evaluate,
         refine=refine,
+        start=start_fn,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,11 @@ class BuiltModel:
         cuts that the solution violates and returns how many; 0 means the model's objective
         is within that accuracy of the true value at the solution.
         :func:`~edgebound.solvers.solve` re-solves until it returns 0.
+    start : callable, optional
+        A MIP start: called without arguments, returns values of the model's variables
+        (Pyomo variable data -> value) that satisfy every row, or ``None`` when it has none.
+        :func:`~edgebound.solvers.solve` hands it to HiGHS (``start=True``); HiGHS checks it
+        and ignores a start that is not feasible.
     """
 
     name: str
@@ -65,6 +70,7 @@ class BuiltModel:
     context: Callable[[tuple[str, ...]], list[str]] | None = None
     evaluate: Callable[[dict[str, Any]], Evaluation] | None = None
     refine: Callable[[float], int] | None = None
+    start: Callable[[], Mapping[Any, float] | None] | None = None
 
 
 def model_size(m: pyo.ConcreteModel) -> dict[str, int]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -65,6 +67,8 @@ def solve(
     require_optimal: bool = False,
     verbose: bool = False,
     max_rounds: int = 50,
+    start: bool = True,
+    highs_options: Mapping[str, Any] | None = None,
 ) -> SolveResult:
     """Solve a built model with HiGHS and evaluate the decision it returns.
 
@@ -91,6 +95,14 @@ def solve(
         true one at its solution. The result's objective is then the evaluator's, and it is
         optimal only if within ``mip_gap`` plus that tolerance of the proven bound.
         ``time_limit`` covers all rounds.
+    start : bool
+        Hand the model's MIP start (``model.start``, e.g. the greedy decision of the
+        placement model) to HiGHS before its first solve, so that it has an incumbent from
+        the start. HiGHS checks the start; one that is not feasible is ignored. Without a
+        ``model.start`` this does nothing.
+    highs_options : mapping, optional
+        Further HiGHS options (e.g. ``{"mip_heuristic_effort": 0.3}``), set after the
+        ones above.
 
     Returns
     -------
@@ -115,7 +127,15 @@ def solve(
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
         if remaining is not None and remaining <= 0:
             remaining = 1e-3
-        result = _solve_once(model, remaining, mip_gap, threads, verbose)
+        result = _solve_once(
+            model,
+            remaining,
+            mip_gap,
+            threads,
+            verbose,
+            start=start and rounds == 0,
+            highs_options=highs_options,
+        )
         if model.refine is None or not result.has_solution:
             break
         added = model.refine(oa_tol)
@@ -178,23 +198,35 @@ def _solve_once(
     mip_gap: float,
     threads: int | None,
     verbose: bool,
+    *,
+    start: bool = False,
+    highs_options: Mapping[str, Any] | None = None,
 ) -> SolveResult:
     opt = Highs()
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {
         "load_solutions": False,
         "raise_exception_on_nonoptimal_result": False,
-        "solver_options": _options(mip_gap, threads, verbose),
+        "solver_options": {**_options(mip_gap, threads, verbose), **dict(highs_options or {})},
         "tee": verbose,
     }
     if time_limit is not None:
         kwargs["time_limit"] = float(time_limit)
+    started = False
     try:
+        if start and model.start is not None:
+            started = _set_start(opt, model)
+            if started:
+                # the model is loaded already and unchanged: skip Pyomo's change detection
+                kwargs["auto_updates"] = dict.fromkeys(_AUTO_UPDATES, False)
         res = opt.solve(model.pyomo, **kwargs)
     except Exception as exc:  # HiGHS or Pyomo failing is reported, not propagated raw
         raise SolverError(f"{model.name}: HiGHS failed: {exc}") from exc
     solve_s = time.perf_counter() - t0
     termination = _TERMINATION.get(res.termination_condition, Termination.ERROR)
+    stats = dict(model.stats)
+    if started:
+        stats["mip_start"] = True
     has_solution = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
     if termination is Termination.OPTIMAL and not has_solution:
         termination = Termination.ERROR
@@ -212,6 +244,12 @@ def _solve_once(
     notes = list(model.notes)
     if has_solution:
         res.solution_loader.load_vars()
+        if started and objective is not None and not _loaded_objective_is(model, objective):
+            # HiGHS (1.16) may report a better objective while its returned values are
+            # still the start's; the solve is repeated without the start then
+            return _solve_once(
+                model, time_limit, mip_gap, threads, verbose, highs_options=highs_options
+            )
         decision = model.decode(model.pyomo)
         if model.evaluate is not None:
             evaluation = model.evaluate(decision)
@@ -244,10 +282,66 @@ def _solve_once(
         solver="highs",
         solver_version=_version(),
         model=model.name,
-        stats=dict(model.stats),
+        stats=stats,
         notes=tuple(notes),
     )
     return result
+
+
+def _loaded_objective_is(model: BuiltModel, objective: float) -> bool:
+    """Whether the active objective at the loaded values is ``objective`` (to 1e-6)."""
+    for obj in model.pyomo.component_data_objects(pyo.Objective, active=True):
+        value = float(pyo.value(obj))
+        return abs(value - objective) <= 1e-6 * max(1.0, abs(objective))
+    return True
+
+
+_AUTO_UPDATES = (
+    "check_for_new_or_removed_constraints",
+    "check_for_new_or_removed_vars",
+    "check_for_new_or_removed_params",
+    "check_for_new_objective",
+    "update_constraints",
+    "update_vars",
+    "update_parameters",
+    "update_named_expressions",
+    "update_objective",
+)
+
+
+def _start_vector(opt: Highs, model: BuiltModel) -> np.ndarray | None:
+    """Load ``model`` into ``opt``; the model's start by HiGHS column (NaN where unset).
+
+    Pyomo's HiGHS interface has no MIP start, so this reaches into its persistent state: the
+    highspy object (``_solver_model``) and the map from Pyomo variables to HiGHS columns.
+    Should either be missing (another Pyomo version), there is no start (None).
+    """
+    values = model.start() if model.start is not None else None
+    if not values:
+        return None
+    opt.set_instance(model.pyomo)
+    highs = getattr(opt, "_solver_model", None)
+    col_of = getattr(opt, "_pyomo_var_to_solver_var_map", None)
+    if highs is None or col_of is None:
+        return None
+    cols = np.full(highs.getNumCol(), np.nan)
+    for var, value in values.items():
+        k = col_of.get(id(var))
+        if k is not None:
+            cols[k] = float(value)
+    return cols if np.isfinite(cols).any() else None
+
+
+def _set_start(opt: Highs, model: BuiltModel) -> bool:
+    """Load ``model`` into ``opt`` and give HiGHS the model's start; whether it was given."""
+    cols = _start_vector(opt, model)
+    if cols is None:
+        return False
+    known = np.flatnonzero(np.isfinite(cols))
+    status = opt._solver_model.setSolution(
+        int(known.size), known.astype(np.int32), cols[known].astype(np.float64)
+    )
+    return bool(status != highspy.HighsStatus.kError)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,166 @@
+"""The greedy MIP start and fix-and-optimize of the placement MILP.
+
+Every decision is checked by the independent evaluator; every bound against brute force or
+the whole model's optimum; every gap against objective and bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+from test_placement import WEIGHTS, brute_force, tiny
+
+from edgebound.errors import SolverError
+from edgebound.instances.generators import generate
+from edgebound.models import placement, placement_decompose
+from edgebound.solvers import BuiltModel, solve
+
+
+def _load_start(built: BuiltModel) -> bool:
+    values = built.start() if built.start is not None else None
+    if values is None:
+        return False
+    for var, value in values.items():
+        var.set_value(value, skip_validation=True)
+    return True
+
+
+def _rows_hold(m: pyo.ConcreteModel, tol: float = 1e-7) -> None:
+    for v in m.component_data_objects(pyo.Var):
+        assert v.value is not None, v.name
+        if v.lb is not None:
+            assert v.value >= v.lb - tol, v.name
+        if v.ub is not None:
+            assert v.value <= v.ub + tol, v.name
+        if v.is_binary():
+            assert v.value in (0.0, 1.0), v.name
+    for c in m.component_data_objects(pyo.Constraint, active=True):
+        body = pyo.value(c.body)
+        if c.has_lb():
+            assert body >= pyo.value(c.lower) - tol * max(1.0, abs(pyo.value(c.lower))), c.name
+        if c.has_ub():
+            assert body <= pyo.value(c.upper) + tol * max(1.0, abs(pyo.value(c.upper))), c.name
+
+
+def _check_start(built: BuiltModel) -> float:
+    """The start satisfies every row; the evaluator finds it feasible and agrees."""
+    m = built.pyomo
+    _rows_hold(m)
+    ev = built.evaluate(built.decode(m)) if built.evaluate is not None else None
+    assert ev is not None and ev.feasible, ev.violations if ev else None
+    model_obj = float(pyo.value(m.objective))
+    assert ev.objectives[built.objective_name] == pytest.approx(model_obj, rel=1e-6, abs=1e-6)
+    return model_obj
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_greedy_start_is_feasible_and_not_below_the_optimum(seed: int) -> None:
+    inst = tiny(seed)
+    want = brute_force(inst, "weighted", serve_all=True)
+    try:
+        built = placement.build(inst)
+    except SolverError:
+        return
+    if not _load_start(built):
+        return  # the heuristic may find nothing; it never returns an infeasible start
+    assert math.isfinite(want)
+    value = _check_start(built)
+    assert value >= want - 1e-6 * max(1.0, abs(want))
+
+
+@pytest.mark.parametrize("size", ["small", "medium"])
+def test_greedy_start_on_generated_instances(size: str) -> None:
+    inst = generate("continuum-random", size, seed=0)
+    built = placement.build(inst, weights=WEIGHTS)
+    assert _load_start(built)
+    _check_start(built)
+
+
+def test_start_option() -> None:
+    inst = generate("continuum-random", "small", seed=1)
+    assert placement.build(inst, weights=WEIGHTS, start=None).start is None
+    with pytest.raises(SolverError, match="start"):
+        placement.build(inst, weights=WEIGHTS, start="lp")  # type: ignore[arg-type]
+    built = placement.build(inst, weights=WEIGHTS)
+    res = solve(built, mip_gap=1e-6)
+    assert res.stats.get("mip_start") is True
+    plain = solve(placement.build(inst, weights=WEIGHTS, start=None), mip_gap=1e-6)
+    assert "mip_start" not in plain.stats
+    assert res.optimal and plain.optimal
+    assert res.objective == pytest.approx(plain.objective, rel=1e-5)
+
+
+def test_node_groups_cover_every_node() -> None:
+    inst = generate("continuum-random", "medium", seed=0)
+    built = placement.build(inst, weights=WEIGHTS, start=None)
+    groups = placement_decompose.node_groups(built)
+    cloud = [k for k, n in enumerate(inst.topology.nodes) if n.tier == "cloud"]
+    assert len(groups) == 3
+    covered = set().union(*map(set, groups))
+    assert covered == set(range(len(inst.topology.nodes)))
+    assert all(set(cloud) <= set(g) for g in groups)
+
+
+def _certified(res: object, bound_at_most: float) -> None:
+    assert res.has_solution  # type: ignore[attr-defined]
+    ev = res.evaluation  # type: ignore[attr-defined]
+    assert ev.feasible, ev.violations
+    obj, bound, gap = res.objective, res.bound, res.gap  # type: ignore[attr-defined]
+    assert obj == pytest.approx(ev.objectives["weighted"], rel=1e-6, abs=1e-6)
+    assert not any("differs" in n for n in res.notes)  # type: ignore[attr-defined]
+    assert bound is not None and bound <= bound_at_most + 1e-6 * max(1.0, abs(bound_at_most))
+    assert bound <= obj + 1e-6 * max(1.0, abs(obj))
+    assert gap >= (obj - bound) / max(abs(obj), 1e-10) - 1e-12
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
+def test_fix_and_optimize_against_brute_force(seed: int) -> None:
+    inst = tiny(seed)
+    want = brute_force(inst, "weighted", serve_all=True)
+    try:
+        built = placement.build(inst)
+    except SolverError:
+        return
+    if built.start is None or built.start() is None:
+        with pytest.raises(SolverError):
+            placement_decompose.solve(built, time_limit=5)
+        return
+    res = placement_decompose.solve(built, time_limit=10, mip_gap=1e-9)
+    _certified(res, want)
+    assert res.objective >= want - 1e-6 * max(1.0, abs(want))
+    if res.optimal:
+        assert res.objective == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_fix_and_optimize_on_small_matches_the_whole_model() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    built = placement.build(inst, weights=WEIGHTS)
+    exact = solve(placement.build(inst, weights=WEIGHTS, start=None), mip_gap=1e-6)
+    assert exact.optimal
+    res = placement_decompose.solve(built, time_limit=20, mip_gap=1e-3, threads=1)
+    _certified(res, exact.objective)
+    assert res.objective >= exact.objective - 1e-6
+    assert res.stats["method"] == "fix-and-optimize"
+    assert res.stats["polished_objective"] <= res.stats["start_objective"] + 1e-9
+    assert res.optimal and res.gap <= 1e-3
+
+
+def test_fix_and_optimize_refuses_latency_and_bad_limits() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    with pytest.raises(SolverError, match="latency"):
+        placement_decompose.solve(placement.build(inst, "latency"), time_limit=5)
+    with pytest.raises(SolverError, match="time_limit"):
+        placement_decompose.solve(placement.build(inst, weights=WEIGHTS), time_limit=-1)
+    with pytest.raises(SolverError, match="start"):
+        placement_decompose.solve(placement.build(inst, weights=WEIGHTS, start=None))
+
+
+def test_lp_bound_is_used_when_better() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    built = placement.build(inst, weights=WEIGHTS)
+    res = placement_decompose.solve(built, time_limit=10, lp_bound=-1e9)
+    assert res.bound is not None and res.bound > -1e9
+    assert np.isfinite(res.gap)
