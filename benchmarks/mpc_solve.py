@@ -1,7 +1,9 @@
 """Per-step cost of the MPC: first solve vs DPP re-solve vs the solver's own time.
 
-For each instance and solver (CLARABEL, OSQP, HiGHS) the script builds one
-:class:`edgebound.mpc.MPCProblem` and reports
+For each instance and solver the script builds one :class:`edgebound.mpc.MPCProblem` and
+reports, in two settings:
+
+**Perturbed re-solves** (the first table):
 
 ``build s``
     Building the CVXPY problem (layout, rate-limit tables, expressions).
@@ -9,14 +11,11 @@ For each instance and solver (CLARABEL, OSQP, HiGHS) the script builds one
     The first ``solve``: CVXPY canonicalizes the parametrized problem and caches the map
     from parameters to solver data, then the solver runs.
 ``re-solve s``
-    The mean of ``--repeat`` further solves with new parameter values (forecast scaled by
-    0.9-1.1 and the previous plan's replicas as the state), each only updating the cached
-    solver data: the per-step cost in the closed loop.
+    The median of ``--repeat`` further solves with new parameter values (every forecast
+    entry scaled by its own factor in 0.9-1.1), each only updating the cached solver data:
+    the per-step cost of the controller.
 ``solver s``
     The solver's own time of those re-solves (``problem.solver_stats.solve_time``).
-``blocks``
-    Move blocking (``MPCConfig.blocks``): ``-`` for one decision per period, else the block
-    lengths (:func:`edgebound.mpc.model.default_blocks`).
 ``vs plain``
     Re-solve time over the re-solve time of a plain DPP problem of the same shape (services
     x steps) with the same solver, measured in the same run: an LP with a variable per
@@ -24,10 +23,22 @@ For each instance and solver (CLARABEL, OSQP, HiGHS) the script builds one
     term. It says how much the MPC's structure (routes, queues, pools, power) costs over
     the smallest problem with that many services and steps.
 
+**Closed loop** (the second table, ``--periods`` > 0): the MPC controller with seasonal
+forecasts runs in the continuum plant for ``--periods`` control periods, and its own
+per-step solve times are summarized: the first step, then the median, 95th percentile and
+largest of the others. Here every step moves the forecast one period on, the state to the
+replicas the plant now holds and the previous routing to the last action, so this is the
+per-step cost the controller actually pays.
+
+Solvers: ``HIGHS-warm`` (the default of :class:`~edgebound.mpc.MPCConfig`: one HiGHS model
+kept across steps and re-solved by a dual-simplex hot start from the last basis),
+``HIGHS`` (solved from scratch through CVXPY), ``CLARABEL`` and ``OSQP``.
+
 Instances: the bundled ``continuum-3edge-2cloud`` (6 services, 12 steps),
 ``continuum-random`` with 10 services (12 steps) and with 100 services (24 steps), both
 with 3 clusters of 10 edge nodes. Run ``python benchmarks/mpc_solve.py`` (a few minutes;
-``--solvers CLARABEL HIGHS`` skips OSQP, which is by far the slowest here).
+``--solvers HIGHS-warm CLARABEL`` skips the slow ones, ``--blocks default`` the unblocked
+problems).
 """
 
 from __future__ import annotations
@@ -43,10 +54,20 @@ from rich.table import Table
 
 from edgebound.instances import Instance, load
 from edgebound.instances.generators import continuum_random
-from edgebound.mpc import SOLVERS, MPCConfig, MPCProblem
+from edgebound.mpc import SOLVERS, MPCConfig, MPCController, MPCProblem
 from edgebound.mpc.model import default_blocks
+from edgebound.sim.continuum import run
 
 console_width = None if sys.stdout.isatty() else 200
+
+VARIANTS = ("HIGHS-warm", *SOLVERS)
+
+
+def _config(variant: str, H: int, pools: str, blocks: tuple[int, ...]) -> MPCConfig:
+    solver, _, warm = variant.partition("-")
+    return MPCConfig(
+        horizon=H, solver=solver, warm_start=warm == "warm", pools=pools, blocks=blocks
+    )
 
 
 def _instances(which: list[str]) -> list[tuple[str, Instance, int]]:
@@ -61,7 +82,7 @@ def _instances(which: list[str]) -> list[tuple[str, Instance, int]]:
 
 
 def _plain(S: int, H: int, solver: str, repeat: int, rng: np.random.Generator) -> float:
-    """Mean re-solve time of a plain DPP LP with S x H decisions."""
+    """Median re-solve time of a plain DPP LP with S x H decisions."""
     d = cp.Parameter((S, H), nonneg=True)
     x = cp.Variable((S, H), nonneg=True)
     cost = rng.uniform(1.0, 2.0, S)
@@ -76,35 +97,22 @@ def _plain(S: int, H: int, solver: str, repeat: int, rng: np.random.Generator) -
         t0 = time.perf_counter()
         prob.solve(solver=solver)
         times.append(time.perf_counter() - t0)
-    return float(np.mean(times))
+    return float(np.median(times))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print its table."""
-    from rich.console import Console
+def _blocks_label(blocks: tuple[int, ...]) -> str:
+    return "-" if set(blocks) == {1} else "+".join(map(str, blocks))
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
-    parser.add_argument(
-        "--instances",
-        nargs="+",
-        default=["bundled", "10x12", "100x24"],
-        choices=["bundled", "10x12", "100x24"],
+
+def _perturbed(args: argparse.Namespace, rng: np.random.Generator) -> Table:
+    table = Table(
+        title=f"MPC step time, perturbed re-solves (pools: {args.pools}, median of "
+        f"{args.repeat}); busy machines inflate all rows"
     )
-    parser.add_argument("--pools", default="cluster", choices=["cluster", "node"])
-    parser.add_argument(
-        "--blocks",
-        default="both",
-        choices=["none", "default", "both"],
-        help="move blocking: none, default_blocks(H), or both (default)",
-    )
-    parser.add_argument("--repeat", type=int, default=5, help="re-solves per case (default 5)")
-    args = parser.parse_args(argv)
-    rng = np.random.default_rng(0)
-    table = Table(title=f"MPC step time (pools: {args.pools}); busy machines inflate all rows")
     cols = (
         "instance",
         "S x H",
+        "blocks",
         "vars",
         "rows",
         "solver",
@@ -119,17 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     for c in cols:
         table.add_column(c, justify="left" if c in ("instance", "solver", "status") else "right")
+    plain: dict[tuple[int, int, str], float] = {}
     for label, inst, H in _instances(args.instances):
         S = len(inst.services)
         every = (1,) * H
         modes = {"none": [every], "default": [default_blocks(H)]}.get(
             args.blocks, [every, default_blocks(H)]
         )
-        for solver, blocks in ((sv, b) for sv in args.solvers for b in modes):
+        for variant, blocks in ((v, b) for v in args.solvers for b in modes):
             t0 = time.perf_counter()
-            mpc = MPCProblem(
-                inst, MPCConfig(horizon=H, solver=solver, pools=args.pools, blocks=blocks)
-            )
+            mpc = MPCProblem(inst, _config(variant, H, args.pools, blocks))
             build = time.perf_counter() - t0
             demand = mpc.mean_demand()
             reps = mpc.initial_replicas()
@@ -143,29 +150,95 @@ def main(argv: list[str] | None = None) -> None:
                 plan = mpc.solve(demand * scale, reps)
                 walls.append(time.perf_counter() - t0)
                 own.append(plan.solver_s)
-            resolve = float(np.mean(walls))
-            plain = _plain(S, H, solver, args.repeat, rng)
-            n_vars = sum(v.size for v in mpc.problem.variables())
-            n_rows = sum(c.size for c in mpc.problem.constraints)
+            resolve = float(np.median(walls))
+            solver = mpc.config.solver
+            if (S, H, solver) not in plain:
+                plain[S, H, solver] = _plain(S, H, solver, args.repeat, rng)
+            ref = plain[S, H, solver]
             row = (
                 label,
                 f"{S} x {H}",
-                "-" if blocks == every else "+".join(map(str, blocks)),
-                f"{n_vars:,}",
-                f"{n_rows:,}",
-                solver,
+                _blocks_label(blocks),
+                f"{sum(v.size for v in mpc.problem.variables()):,}",
+                f"{sum(c.size for c in mpc.problem.constraints):,}",
+                variant,
                 f"{build:.3f}",
                 f"{first:.3f}",
                 f"{resolve:.4f}",
-                "n/a" if math.isnan(np.mean(own)) else f"{np.mean(own):.4f}",
+                "n/a" if math.isnan(np.median(own)) else f"{np.median(own):.4f}",
                 f"{first / resolve:.1f}",
-                f"{plain:.4f}",
-                f"{resolve / plain:.1f}",
+                f"{ref:.4f}",
+                f"{resolve / ref:.1f}",
                 plan.status,
             )
             table.add_row(*row)
             print("  ".join(row), flush=True)
-    Console(width=console_width).print(table)
+    return table
+
+
+def _closed_loop(args: argparse.Namespace) -> Table:
+    table = Table(
+        title=f"MPC step time in closed loop (seasonal forecasts, {args.periods} periods, "
+        f"pools: {args.pools}, default blocks)"
+    )
+    cols = ("instance", "S x H", "solver", "first s", "median s", "p95 s", "max s", "solver s")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("instance", "solver") else "right")
+    for label, inst, H in _instances(args.instances):
+        S = len(inst.services)
+        for variant in args.solvers:
+            ctrl = MPCController("seasonal", _config(variant, H, args.pools, default_blocks(H)))
+            run(inst, ctrl, periods=args.periods, seed=0)
+            wall = np.array([t["solve_s"] for t in ctrl.timings])
+            own = np.array([t["solver_s"] for t in ctrl.timings])
+            rest = wall[1:]
+            row = (
+                label,
+                f"{S} x {H}",
+                variant,
+                f"{wall[0]:.3f}",
+                f"{np.median(rest):.4f}",
+                f"{np.percentile(rest, 95):.4f}",
+                f"{rest.max():.4f}",
+                "n/a" if np.isnan(own[1:]).all() else f"{np.nanmedian(own[1:]):.4f}",
+            )
+            table.add_row(*row)
+            print("  ".join(row), flush=True)
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its tables."""
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--solvers", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        "--instances",
+        nargs="+",
+        default=["bundled", "10x12", "100x24"],
+        choices=["bundled", "10x12", "100x24"],
+    )
+    parser.add_argument("--pools", default="cluster", choices=["cluster", "node"])
+    parser.add_argument(
+        "--blocks",
+        default="both",
+        choices=["none", "default", "both"],
+        help="move blocking: none, default_blocks(H), or both (default)",
+    )
+    parser.add_argument("--repeat", type=int, default=10, help="re-solves per case (default 10)")
+    parser.add_argument(
+        "--periods",
+        type=int,
+        default=36,
+        help="closed-loop control periods per case (default 36; 0 skips the closed loop)",
+    )
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    console = Console(width=console_width)
+    console.print(_perturbed(args, rng))
+    if args.periods > 0:
+        console.print(_closed_loop(args))
 
 
 if __name__ == "__main__":

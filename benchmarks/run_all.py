@@ -29,7 +29,7 @@ SUITE: dict[str, list[str]] = {
     "mmv_pyomo_vs_highspy": ["--time-limit", "30"],
     "mmv_decomposition": [],
     "placement_scaling": ["--sizes", "bundled", "small", "medium", "--time-limit", "60"],
-    "mpc_solve": ["--blocks", "default", "--solvers", "CLARABEL", "HIGHS"],
+    "mpc_solve": ["--blocks", "default", "--solvers", "HIGHS-warm", "HIGHS", "CLARABEL"],
     "sim_vs_simpy": [],
     "pareto_nsga_vs_exact": [],
     "pareto_placement": [],

@@ -72,8 +72,15 @@ def _mpc(
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs (seeds 0 .. N-1).")] = 5,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="MPC horizon, periods.")] = 12,
     solver: Annotated[_Solver, typer.Option("--solver", help="Solver of the MPC.")] = (
-        _Solver.clarabel
+        _Solver.highs
     ),
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            "--warm-start/--cold-start",
+            help="With HiGHS, re-solve each step from the last step's basis.",
+        ),
+    ] = True,
     confidence: Annotated[
         float, typer.Option("--confidence", min=0.5, max=0.999, help="Level of the t-intervals.")
     ] = 0.95,
@@ -113,7 +120,7 @@ def _mpc(
                 f"({inst.workload.horizon_steps * step_h:g} h)"
             )
     names = [f.value for f in (forecast or [_Forecast.seasonal])]
-    config = MPCConfig(horizon=horizon, solver=solver.value)
+    config = MPCConfig(horizon=horizon, solver=solver.value, warm_start=warm_start)
     sink = None
     if output is not None:
         try:

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -35,8 +36,9 @@ __all__ = ["DEFAULT_SOLVER", "SOLVERS", "MPCConfig", "MPCPlan", "MPCProblem", "d
 SOLVERS = ("CLARABEL", "HIGHS", "OSQP")
 """Solvers the MPC problem is tested with (it is a linear program)."""
 
-DEFAULT_SOLVER = "CLARABEL"
-"""The default solver, chosen from ``benchmarks/mpc_solve.py`` (see the MPC docs page)."""
+DEFAULT_SOLVER = "HIGHS"
+"""The default solver, chosen from ``benchmarks/mpc_solve.py`` (see the MPC docs page): HiGHS
+with a dual-simplex hot start from the previous step's basis (``MPCConfig.warm_start``)."""
 
 _DEFAULT_WEIGHTS = {
     "latency": 1.0,
@@ -109,6 +111,11 @@ class MPCConfig:
         Forecasts are capped at this multiple of the highest rate of the last three periods,
         and the next period's at least the last one's plus ``headroom`` (not for the
         oracle); ``None`` turns this off.
+    warm_start : bool
+        With HiGHS: keep one HiGHS model for the controller's life and start every re-solve
+        from the previous step's optimal basis (a dual-simplex hot start; only the
+        right-hand sides change from step to step). ``False`` solves every step from
+        scratch through CVXPY. Other solvers ignore it.
 
     Examples
     --------
@@ -133,6 +140,7 @@ class MPCConfig:
     headroom_quantile: float = 0.8
     headroom: float = 0.1
     clip_factor: float | None = 1.5
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         if int(self.horizon) != self.horizon or self.horizon < 1:
@@ -265,6 +273,9 @@ class MPCProblem:
         )
         self.pools = _pools(lay, instance, cfg.pools)
         self._build()
+        self._warm = (
+            _WarmHighs(self.problem) if cfg.warm_start and cfg.solver.upper() == "HIGHS" else None
+        )
         self.build_s = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ construction
@@ -442,8 +453,12 @@ class MPCProblem:
         t0 = time.perf_counter()
         solver = self.config.solver.upper()
         try:
-            with _stdout_to_stderr(solver == "HIGHS"):
-                self.problem.solve(solver=solver, **_SOLVER_OPTIONS.get(solver, {}))
+            if self._warm is not None:
+                with _stdout_to_stderr(self._warm.highs is None):  # HiGHS's banner
+                    self._warm.solve()
+            else:
+                with _stdout_to_stderr(solver == "HIGHS"):
+                    self.problem.solve(solver=solver, **_SOLVER_OPTIONS.get(solver, {}))
         except cp.error.SolverError as exc:
             raise MPCError(f"solver {solver} failed on the MPC step: {exc}") from None
         wall = time.perf_counter() - t0
@@ -473,8 +488,96 @@ class MPCProblem:
         )
 
 
-_SOLVER_OPTIONS: dict[str, dict[str, float]] = {
+class _WarmHighs:
+    """One HiGHS LP kept across the steps of a CVXPY problem, re-solved from its last basis.
+
+    Every step, CVXPY's cached DPP map turns the parameter values into the solver's data
+    (``Problem.get_problem_data``: a sparse product, no re-canonicalization); when the
+    constraint matrix is the one HiGHS holds, only the row bounds, costs and column bounds
+    are handed over and HiGHS starts from the previous optimal basis. The result is unpacked
+    by CVXPY (``Problem.unpack_results``), so variable values, ``problem.value``,
+    ``problem.status`` and ``problem.solver_stats`` are as after ``problem.solve``. A hot
+    start that does not end optimal is repeated from scratch.
+    """
+
+    def __init__(self, problem: cp.Problem) -> None:
+        self.problem = problem
+        self.highs: Any = None
+        self.matrix: sp.csc_matrix | None = None
+        self.data: tuple[np.ndarray, ...] = ()
+
+    def solve(self) -> None:
+        import highspy
+
+        data, chain, inverse = self.problem.get_problem_data(cp.HIGHS)
+        A = data[cp.settings.A].tocsc()
+        b = np.asarray(data[cp.settings.B], dtype=float)
+        c = np.asarray(data[cp.settings.C], dtype=float)
+        n_eq = int(data[cp.settings.DIMS].zero)
+        inf = highspy.kHighsInf
+        lower = np.concatenate([b[:n_eq], np.full(len(b) - n_eq, -inf)])
+        lb, ub = data[cp.settings.LOWER_BOUNDS], data[cp.settings.UPPER_BOUNDS]
+        col_lo = np.full(A.shape[1], -inf) if lb is None else np.asarray(lb, dtype=float)
+        col_hi = np.full(A.shape[1], inf) if ub is None else np.asarray(ub, dtype=float)
+        h = self.highs
+        if h is None or not _same_matrix(self.matrix, A):
+            lp = highspy.HighsLp()
+            lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
+            lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, col_lo, col_hi
+            lp.row_lower_, lp.row_upper_ = lower, b
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_ = A.indptr
+            lp.a_matrix_.index_ = A.indices
+            lp.a_matrix_.value_ = A.data
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.passModel(lp)
+            self.highs, self.matrix = h, A
+        else:
+            old_lower, old_upper, old_c, old_lo, old_hi = self.data
+            rows = np.flatnonzero((lower != old_lower) | (b != old_upper)).astype(np.int32)
+            if len(rows):
+                h.changeRowsBounds(len(rows), rows, lower[rows], b[rows])
+            cols = np.flatnonzero(c != old_c).astype(np.int32)
+            if len(cols):
+                h.changeColsCost(len(cols), cols, c[cols])
+            cols = np.flatnonzero((col_lo != old_lo) | (col_hi != old_hi)).astype(np.int32)
+            if len(cols):
+                h.changeColsBounds(len(cols), cols, col_lo[cols], col_hi[cols])
+        self.data = (lower, b, c, col_lo, col_hi)
+        t0 = time.perf_counter()
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            h.clearSolver()
+            h.run()
+        run_s = time.perf_counter() - t0
+        results = {
+            "solution": h.getSolution(),
+            "basis": h.getBasis(),
+            "info": h.getInfo(),
+            "model_status": h.getModelStatus().name,
+            "run_time": run_s,
+        }
+        if results["model_status"] == "kInfeasible":
+            results["dual_ray"] = h.getDualRay()
+        self.problem.unpack_results(results, chain, inverse)
+
+
+def _same_matrix(old: sp.csc_matrix | None, new: sp.csc_matrix) -> bool:
+    return (
+        old is not None
+        and old.shape == new.shape
+        and np.array_equal(old.indptr, new.indptr)
+        and np.array_equal(old.indices, new.indices)
+        and np.array_equal(old.data, new.data)
+    )
+
+
+_SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "OSQP": {"eps_abs": 1e-4, "eps_rel": 1e-4, "max_iter": 20000},
+    # CVXPY's own HiGHS warm start hands over the last primal solution (no basis); on the
+    # 100-service problem that start failed mid-run, so the cold path is cold
+    "HIGHS": {"warm_start": False},
 }
 
 

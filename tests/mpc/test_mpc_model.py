@@ -72,6 +72,41 @@ def test_highs_agrees_with_clarabel(small):
     assert abs(a.objective - b.objective) <= 1e-5 * max(1.0, abs(a.objective))
 
 
+def test_warm_highs_matches_cold_solves_step_after_step(small):
+    warm = MPCProblem(small, MPCConfig(horizon=3, solver="HIGHS"))
+    cold = MPCProblem(small, MPCConfig(horizon=3, solver="CLARABEL"))
+    assert warm._warm is not None and cold._warm is None
+    rng = np.random.default_rng(3)
+    held = warm.initial_replicas()
+    highs = None
+    for _ in range(4):
+        lam = warm.mean_demand() * rng.uniform(0.7, 1.3, warm.mean_demand().shape)
+        a, b = warm.solve(lam, held), cold.solve(lam, held)
+        assert a.status == "optimal"
+        assert abs(a.objective - b.objective) <= 1e-5 * max(1.0, abs(a.objective))
+        np.testing.assert_allclose(a.routing.sum(axis=2) + a.dropped, lam, rtol=1e-6, atol=1e-6)
+        assert highs is None or warm._warm.highs is highs  # one HiGHS model for every step
+        highs = warm._warm.highs
+        held = held + rng.integers(0, 2, held.shape)  # the state moves too
+
+
+def test_warm_highs_restarts_from_the_last_basis(small):
+    mpc = MPCProblem(small, MPCConfig(horizon=3, solver="HIGHS"))
+    lam, held = mpc.mean_demand(), mpc.initial_replicas()
+    first = mpc.solve(lam, held)
+    assert mpc._warm.highs.getInfo().simplex_iteration_count > 0
+    again = mpc.solve(lam, held)  # nothing changed: the last basis is optimal as it stands
+    assert mpc._warm.highs.getInfo().simplex_iteration_count == 0
+    assert again.objective == pytest.approx(first.objective, rel=1e-9)
+    assert mpc.problem.value == pytest.approx(again.objective)
+
+
+def test_cold_highs_is_available(small):
+    mpc = MPCProblem(small, MPCConfig(horizon=3, solver="HIGHS", warm_start=False))
+    assert mpc._warm is None
+    assert mpc.solve(mpc.mean_demand(), mpc.initial_replicas()).status == "optimal"
+
+
 @pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 def test_osqp_returns_a_plan_no_better_than_the_optimum(small):
     # OSQP (ADMM) stops at its iteration limit on this LP; its plan is still usable
