@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
-from scipy import stats
 
+from edgebound._stats import mean_ci
 from edgebound.bench.store import latest
 
 __all__ = ["Group", "flatten", "plot_summary", "summarize", "summary_tables"]
@@ -164,13 +164,7 @@ def summarize(records: Iterable[Mapping[str, Any]], *, confidence: float = 0.95)
                 values.setdefault(name, []).append(v)
         mean, half = {}, {}
         for name, vs in values.items():
-            arr = np.asarray(vs, dtype=float)
-            mean[name] = float(arr.mean())
-            if len(arr) < 2:
-                half[name] = math.nan
-            else:
-                t = float(stats.t.ppf((1 + confidence) / 2, len(arr) - 1))
-                half[name] = t * float(arr.std(ddof=1)) / math.sqrt(len(arr))
+            mean[name], half[name] = mean_ci(vs, confidence, skip_nan=False)
         errors = sorted({f"{r['error']['type']}: {r['error']['message']}" for r in failed})
         first = members[0]
         out.append(

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from edgebound._stats import mean_ci
 from edgebound.envs.continuum_marl import ContinuumMARLEnv, MARLError
 from edgebound.instances import Instance
 from edgebound.instances.traces import demand_series
 from edgebound.marl.mappo import MAPPOConfig, train
-from edgebound.mpc.closed_loop import mean_ci
 from edgebound.sim.continuum import Controller, PlantResult, run
 
 __all__ = ["COLUMNS", "MARLReport", "compare"]

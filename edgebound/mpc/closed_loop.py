@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebound._stats import mean_ci
 from edgebound.instances import Instance
 from edgebound.instances.traces import demand_series
 from edgebound.mpc._layout import MPCError
@@ -179,32 +180,6 @@ def summarize(
     for k in keys:
         mean[k], half[k] = mean_ci([v.get(k, math.nan) for v in values], confidence)
     return mean, half
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and Student-t confidence half-width over the values that are not nan.
-
-    An infinite value (a run whose schedule objective is infinite) makes the mean infinite
-    and the half-width nan; fewer than two values give a nan half-width.
-
-    Examples
-    --------
-    >>> m, h = mean_ci([1.0, 3.0])
-    >>> m, round(h, 3)
-    (2.0, 12.706)
-    >>> mean_ci([1.0, float("inf")])
-    (inf, nan)
-    """
-    from scipy import stats
-
-    arr = np.asarray(values, dtype=float)
-    arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        return math.nan, math.nan
-    if arr.size < 2 or not np.all(np.isfinite(arr)):
-        return float(arr.mean()), math.nan
-    t = float(stats.t.ppf(0.5 + confidence / 2.0, arr.size - 1))
-    return float(arr.mean()), t * float(arr.std(ddof=1)) / math.sqrt(arr.size)
 
 
 class _Timed:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
+
+from edgebound._stats import mean_ci
 
 if TYPE_CHECKING:
     from edgebound.sim.mmv import MMVSimulator
@@ -274,14 +275,6 @@ class Summary:
         }
 
 
-def _ci(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    m = float(values.mean())
-    if len(values) < 2:
-        return m, float("nan")
-    q = float(stats.t.ppf(0.5 + confidence / 2.0, len(values) - 1))
-    return m, q * float(values.std(ddof=1)) / np.sqrt(len(values))
-
-
 def summarize(results: list[SimResult], confidence: float = 0.98) -> Summary:
     """Mean and Student-t confidence interval of each objective over runs.
 
@@ -308,7 +301,7 @@ def summarize(results: list[SimResult], confidence: float = 0.98) -> Summary:
         method, n = "seeds", len(results)
     mean, half = {}, {}
     for m in METRICS:
-        mean[m], half[m] = _ci(per[m], confidence)
+        mean[m], half[m] = mean_ci(per[m], confidence, skip_nan=False)
     if method == "batches":
         mean = dict(results[0].objectives)
     return Summary(
