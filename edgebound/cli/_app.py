@@ -131,6 +131,38 @@ OutOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False),
 ]
+InstanceArg = Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")]
+SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Runs (seeds 0 .. N-1).")]
+HoursOption = Annotated[
+    float | None,
+    typer.Option("--hours", min=0.0, help="Simulated hours (default: the whole workload)."),
+]
+
+
+def _periods(inst: Any, hours: float | None, error: type[Exception]) -> int:
+    """Control periods of ``hours`` on the instance's workload (all of it for ``None``)."""
+    horizon = inst.workload.horizon_steps
+    if hours is None:
+        return int(horizon)
+    step_h = inst.workload.step_s / 3600.0
+    periods = round(hours / step_h)
+    if not 1 <= periods <= horizon:
+        raise error(
+            f"--hours: {hours:g} h is {periods} periods of {inst.workload.step_s:g} s; "
+            f"allowed 1 to {horizon} ({horizon * step_h:g} h)"
+        )
+    return int(periods)
+
+
+def _ci_cell(mean: float, half: float, digits: int) -> str:
+    """``mean ± half`` for a table cell; n/a, inf or the mean alone where those are not finite."""
+    if math.isnan(mean):
+        return "n/a"
+    if math.isinf(mean):
+        return "inf" if mean > 0 else "-inf"
+    if not math.isfinite(half):
+        return f"{mean:,.{digits}f}"
+    return f"{mean:,.{digits}f} ± {half:,.{digits}f}"
 
 
 def _version(value: bool) -> None:

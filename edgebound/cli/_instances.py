@@ -15,6 +15,7 @@ from rich.table import Table
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
     EXIT_INVALID,
+    InstanceArg,
     JsonOption,
     OutOption,
     _command,
@@ -206,7 +207,7 @@ def _print_summary(s: dict[str, Any], max_rows: int = 30) -> None:
 
 @_command("show")
 def _show(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     json_out: JsonOption = False,
 ) -> None:
     """Summarize an instance: nodes by tier and cluster, services, demands, policy."""
@@ -370,7 +371,7 @@ def _print_evaluation(ev: Evaluation, instance_name: str) -> None:
 
 @_command("evaluate")
 def _evaluate(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     decision: Annotated[str, typer.Argument(help="Decision JSON file; - reads stdin.")],
     json_out: JsonOption = False,
 ) -> None:

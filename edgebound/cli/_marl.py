@@ -13,7 +13,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgebound.cli._app import JsonOption, _command, _console, _echo_err, _emit_json
+from edgebound.cli._app import (
+    HoursOption,
+    InstanceArg,
+    JsonOption,
+    SeedsOption,
+    _ci_cell,
+    _command,
+    _console,
+    _echo_err,
+    _emit_json,
+    _periods,
+)
 
 
 class _Granularity(enum.StrEnum):
@@ -37,16 +48,6 @@ _COLUMNS = (
 )
 
 
-def _cell(mean: float, half: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    if math.isinf(mean):
-        return "inf"
-    if not math.isfinite(half):
-        return f"{mean:,.{digits}f}"
-    return f"{mean:,.{digits}f} ± {half:,.{digits}f}"
-
-
 def _load_bound(path: Path, instance: str, periods: int) -> dict[str, Any] | None:
     from edgebound.marl import MARLError
 
@@ -67,15 +68,12 @@ def _load_bound(path: Path, instance: str, periods: int) -> dict[str, Any] | Non
 
 @_command("marl")
 def _marl(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs (seeds 0 .. N-1).")] = 5,
+    instance: InstanceArg,
+    seeds: SeedsOption = 5,
     episodes: Annotated[
         int, typer.Option("--episodes", min=1, help="Training episodes of each learner.")
     ] = 60,
-    hours: Annotated[
-        float | None,
-        typer.Option("--hours", min=0.0, help="Simulated hours (default: the whole workload)."),
-    ] = None,
+    hours: HoursOption = None,
     granularity: Annotated[
         _Granularity, typer.Option("--granularity", help="One agent per edge cluster or node.")
     ] = _Granularity.cluster,
@@ -113,14 +111,7 @@ def _marl(
 
     inst = load_instance(instance)
     step_h = inst.workload.step_s / 3600.0
-    periods = inst.workload.horizon_steps
-    if hours is not None:
-        periods = round(hours / step_h)
-        if not 1 <= periods <= inst.workload.horizon_steps:
-            raise MARLError(
-                f"--hours: {hours:g} h is {periods} periods of {inst.workload.step_s:g} s; "
-                f"allowed 1 to {inst.workload.horizon_steps}"
-            )
+    periods = _periods(inst, hours, MARLError)
     cached = None
     if bound and bound_cache is not None:
         cached = _load_bound(bound_cache, inst.name, periods)
@@ -172,7 +163,7 @@ def _print(rep: Any, step_h: float) -> None:
         )
         table.add_row(
             row["controller"],
-            *(_cell(row["mean"][k], row["ci"][k], dg) for k, _l, dg in _COLUMNS),
+            *(_ci_cell(row["mean"][k], row["ci"][k], dg) for k, _l, dg in _COLUMNS),
             "n/a" if gap is None else ("inf" if math.isinf(gap) else f"{gap:.1f} %"),
             where,
         )

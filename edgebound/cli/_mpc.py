@@ -15,13 +15,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgebound.cli._app import (
+    HoursOption,
+    InstanceArg,
     JsonOption,
     OutOption,
+    SeedsOption,
+    _ci_cell,
     _command,
     _console,
     _echo_err,
     _emit_json,
     _jsonable,
+    _periods,
 )
 
 
@@ -48,28 +53,15 @@ _COLUMNS = (
 )
 
 
-def _cell(mean: float, half: float, digits: int) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    if math.isinf(mean):
-        return "inf" if mean > 0 else "-inf"
-    if not math.isfinite(half):
-        return f"{mean:,.{digits}f}"
-    return f"{mean:,.{digits}f} ± {half:,.{digits}f}"
-
-
 @_command("mpc")
 def _mpc(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     forecast: Annotated[
         list[_Forecast] | None,
         typer.Option("--forecast", "-f", help="Forecast source; repeat for several."),
     ] = None,
-    hours: Annotated[
-        float | None,
-        typer.Option("--hours", min=0.0, help="Simulated hours (default: the whole workload)."),
-    ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Runs (seeds 0 .. N-1).")] = 5,
+    hours: HoursOption = None,
+    seeds: SeedsOption = 5,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="MPC horizon, periods.")] = 12,
     solver: Annotated[_Solver, typer.Option("--solver", help="Solver of the MPC.")] = (
         _Solver.highs
@@ -110,15 +102,7 @@ def _mpc(
 
     inst = load_instance(instance)
     step_h = inst.workload.step_s / 3600.0
-    periods = None
-    if hours is not None:
-        periods = round(hours / step_h)
-        if not 1 <= periods <= inst.workload.horizon_steps:
-            raise MPCError(
-                f"--hours: {hours:g} h is {periods} periods of {inst.workload.step_s:g} s; "
-                f"allowed 1 to {inst.workload.horizon_steps} "
-                f"({inst.workload.horizon_steps * step_h:g} h)"
-            )
+    periods = None if hours is None else _periods(inst, hours, MPCError)
     names = [f.value for f in (forecast or [_Forecast.seasonal])]
     config = MPCConfig(horizon=horizon, solver=solver.value, warm_start=warm_start)
     sink = None
@@ -193,7 +177,7 @@ def _mpc(
         table.add_row(
             row["controller"],
             *(
-                _cell(row["mean"].get(k, math.nan), row["ci"].get(k, math.nan), dg)
+                _ci_cell(row["mean"].get(k, math.nan), row["ci"].get(k, math.nan), dg)
                 for k, _l, dg in _COLUMNS
             ),
             "n/a" if gap is None or math.isnan(gap) else f"{gap:.1f} %",

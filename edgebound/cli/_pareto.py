@@ -13,6 +13,7 @@ from rich.table import Table
 
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
+    InstanceArg,
     JsonOption,
     OutOption,
     _command,
@@ -81,7 +82,7 @@ def _plot(front: ParetoFront, path: Path, agents: dict[str, Any] | None = None) 
 
 @_command("pareto")
 def _pareto(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     model: Annotated[_Model, typer.Option("--model", "-m", help="Which model.")] = _Model.mmv,
     objectives: Annotated[
         str | None,

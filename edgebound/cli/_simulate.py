@@ -12,8 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgebound.cli._app import (
+    InstanceArg,
     JsonOption,
     OutOption,
+    SeedsOption,
     _command,
     _console,
     _echo_err,
@@ -35,7 +37,6 @@ class _ArgumentError(EdgeboundError):
     """An option value the command cannot use."""
 
 
-InstanceArg = Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")]
 PolicyOption = Annotated[
     list[_Policy] | None,
     typer.Option("--policy", "-p", help="Update policy; repeat for several (default: all four)."),
@@ -43,7 +44,6 @@ PolicyOption = Annotated[
 ArrivalsOption = Annotated[
     int, typer.Option("--arrivals", "-n", min=1, help="Requests per run (all models together).")
 ]
-SeedsOption = Annotated[int, typer.Option("--seeds", min=1, help="Runs (seeds 0 .. N-1).")]
 ConfidenceOption = Annotated[
     float,
     typer.Option("--confidence", min=0.5, max=0.999, help="Level of the t-intervals."),

@@ -14,6 +14,7 @@ from rich.table import Table
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
     EXIT_NOT_OPTIMAL,
+    InstanceArg,
     JsonOption,
     OutOption,
     _command,
@@ -218,7 +219,7 @@ def _explain(built: BuiltModel, res: SolveResult) -> dict[str, Any]:
 
 @_command("solve")
 def _solve(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     model: ModelOption = _Model.mmv,
     objective: Annotated[
         _Objective, typer.Option("--objective", help="What to optimize.")
@@ -359,7 +360,7 @@ def _report_infeasible(
 
 @_command("bound")
 def _bound(
-    instance: Annotated[str, typer.Argument(help="A bundled instance name or a YAML/JSON file.")],
+    instance: InstanceArg,
     model: ModelOption = _Model.mmv,
     objective: Annotated[
         _Objective, typer.Option("--objective", help="What to bound.")
