@@ -109,6 +109,18 @@ def _limit(c: int, mu: float, budget_ms: float, rho: float) -> float:
 
 def brute_force(inst: Instance, objective: str, serve_all: bool) -> float:
     """Optimum by enumerating replicas and each queue's farthest served origin, then an LP."""
+    return min(replica_table(inst, objective, serve_all).values(), default=math.inf)
+
+
+def replica_table(
+    inst: Instance, objective: str, serve_all: bool, *, migrations: bool = True
+) -> dict[tuple[int, ...], float]:
+    """Best value of every feasible replica vector (an LP per choice of served origins).
+
+    With ``migrations`` the migration budget against ``state.placement`` applies and
+    migrations count in the objective; without, both are left out (one period of a
+    schedule, whose migrations are counted between periods).
+    """
     services = inst.service_names
     nodes = inst.topology.nodes
     sites = inst.site_names
@@ -139,14 +151,16 @@ def brute_force(inst: Instance, objective: str, serve_all: bool) -> float:
         (s, i, k) for s in range(S) for i in range(n_orig) for k in range(N) if lam[s, i] > 0
     ]
     total = lam.sum()
-    best = math.inf
+    out: dict[tuple[int, ...], float] = {}
     for xs in itertools.product(*(range(per_node[s][k] + 1) for s, k in pairs)):
         x = np.array(xs).reshape(S, N)
         if ((x * cpu[:, None]).sum(axis=0) > [n.cpu for n in nodes]).any():
             continue
-        migrations = np.maximum(0, x - prev).sum()
-        if migrations > inst.policy.migration_budget:
-            continue
+        started = 0
+        if migrations:
+            started = int(np.maximum(0, x - prev).sum())
+            if started > inst.policy.migration_budget:
+                continue
         on = x.sum(axis=0) > 0
         idle = np.array([n.idle_power_w if on[k] else 0.0 for k, n in enumerate(nodes)])
         if any(n.power_cap_w is not None and idle[k] > n.power_cap_w for k, n in enumerate(nodes)):
@@ -160,35 +174,38 @@ def brute_force(inst: Instance, objective: str, serve_all: bool) -> float:
             slo = inst.services[s].latency_slo_ms
             origins = [i for i in range(n_orig) if lam[s, i] > 0 and x[s, k] > 0]
             if slo is None:
-                lim = rho * x[s, k] * mu[s]
-                choices.append([(tuple(origins), lim)])
+                choices.append([(tuple(origins), rho * x[s, k] * mu[s])])
                 continue
             opts = []
-            budgets = sorted({slo - net[i, k] for i in origins}, reverse=True)
-            for b in budgets:
+            for b in sorted({slo - net[i, k] for i in origins}, reverse=True):
                 ok = tuple(i for i in origins if slo - net[i, k] >= b)
                 opts.append((ok, _limit(int(x[s, k]), mu[s], b, rho)))
             choices.append(opts or [((), 0.0)])
+        best = math.inf
         for combo in itertools.product(*choices):
-            value = _lp(
-                inst,
-                combo,
-                pairs,
-                streams,
-                lam,
-                mu,
-                cpu,
-                on,
-                idle,
-                x,
-                total,
-                cost,
-                migrations,
-                objective,
-                serve_all,
+            best = min(
+                best,
+                _lp(
+                    inst,
+                    combo,
+                    pairs,
+                    streams,
+                    lam,
+                    mu,
+                    cpu,
+                    on,
+                    idle,
+                    x,
+                    total,
+                    cost,
+                    started,
+                    objective,
+                    serve_all,
+                ),
             )
-            best = min(best, value)
-    return best
+        if math.isfinite(best):
+            out[xs] = best
+    return out
 
 
 def _lp(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
-from test_placement import WEIGHTS, _limit, _lp, tiny
+from test_placement import WEIGHTS, replica_table, tiny
 
 from edgebound import bounds
 from edgebound.errors import DecisionError, SolverError
@@ -24,82 +23,7 @@ from edgebound.solvers import Termination, solve
 
 def period_table(inst: Instance) -> dict[tuple[int, ...], float]:
     """Best weighted value of every replica vector of one period, migrations left out."""
-    services = inst.service_names
-    nodes = inst.topology.nodes
-    sites = inst.site_names
-    S, N, n_orig = len(services), len(nodes), len(sites)
-    lam = np.zeros((S, n_orig))
-    for dem in inst.workload.demands:
-        lam[services.index(dem.service), sites.index(dem.site)] = dem.rate_rps
-    ver = [inst.running_version(s) for s in services]
-    mu = np.array([v.service_rate_rps for v in ver])
-    cpu = np.array([v.cpu for v in ver])
-    rho = inst.policy.max_utilization
-    net = inst.site_node_latency_ms
-    allowed = np.array(
-        [
-            [svc.allowed_regions is None or n.region in svc.allowed_regions for n in nodes]
-            for svc in inst.services
-        ]
-    )
-    per_node = [
-        [int(n.cpu // cpu[s]) if allowed[s, k] else 0 for k, n in enumerate(nodes)]
-        for s in range(S)
-    ]
-    pairs = [(s, k) for s in range(S) for k in range(N)]
-    streams = [
-        (s, i, k) for s in range(S) for i in range(n_orig) for k in range(N) if lam[s, i] > 0
-    ]
-    total = lam.sum()
-    out: dict[tuple[int, ...], float] = {}
-    for xs in itertools.product(*(range(per_node[s][k] + 1) for s, k in pairs)):
-        x = np.array(xs).reshape(S, N)
-        if ((x * cpu[:, None]).sum(axis=0) > [n.cpu for n in nodes]).any():
-            continue
-        on = x.sum(axis=0) > 0
-        idle = np.array([n.idle_power_w if on[k] else 0.0 for k, n in enumerate(nodes)])
-        if any(n.power_cap_w is not None and idle[k] > n.power_cap_w for k, n in enumerate(nodes)):
-            continue
-        cost = sum(
-            x[s, k] * cpu[s] * nodes[k].cost_per_vcpu_hour for s in range(S) for k in range(N)
-        )
-        choices = []
-        for s, k in pairs:
-            slo = inst.services[s].latency_slo_ms
-            origins = [i for i in range(n_orig) if lam[s, i] > 0 and x[s, k] > 0]
-            if slo is None:
-                choices.append([(tuple(origins), rho * x[s, k] * mu[s])])
-                continue
-            opts = []
-            for b in sorted({slo - net[i, k] for i in origins}, reverse=True):
-                ok = tuple(i for i in origins if slo - net[i, k] >= b)
-                opts.append((ok, _limit(int(x[s, k]), mu[s], b, rho)))
-            choices.append(opts or [((), 0.0)])
-        best = math.inf
-        for combo in itertools.product(*choices):
-            best = min(
-                best,
-                _lp(
-                    inst,
-                    combo,
-                    pairs,
-                    streams,
-                    lam,
-                    mu,
-                    cpu,
-                    on,
-                    idle,
-                    x,
-                    total,
-                    cost,
-                    0,
-                    "weighted",
-                    True,
-                ),
-            )
-        if math.isfinite(best):
-            out[xs] = best
-    return out
+    return replica_table(inst, "weighted", serve_all=True, migrations=False)
 
 
 def brute_schedule(inst: Instance, demand: np.ndarray) -> float:
