@@ -124,7 +124,7 @@ class _State:
                 k = min(k, math.floor((d.cap[res][n] - self.used[res][n]) / need + 1e-9))
         # migrations: replicas above the previous count are started
         free = max(0, int(self.x_prev[s, n]) - int(self.x[s, n]))
-        if k > free:
+        if k > free and math.isfinite(self.budget):
             k = min(k, free + int(max(0.0, self.budget - self.migrations) + 1e-9))
         return max(0, k)
 

@@ -159,7 +159,8 @@ def replica_table(
         started = 0
         if migrations:
             started = int(np.maximum(0, x - prev).sum())
-            if started > inst.policy.migration_budget:
+            budget = inst.policy.migration_budget
+            if budget is not None and started > budget:
                 continue
         on = x.sum(axis=0) > 0
         idle = np.array([n.idle_power_w if on[k] else 0.0 for k, n in enumerate(nodes)])

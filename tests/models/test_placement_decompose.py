@@ -71,6 +71,27 @@ def test_greedy_start_is_feasible_and_not_below_the_optimum(seed: int) -> None:
     assert value >= want - 1e-6 * max(1.0, abs(want))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_start_without_a_migration_budget(seed: int) -> None:
+    base = tiny(seed)
+    inst = base.model_copy(
+        update={"policy": base.policy.model_copy(update={"migration_budget": None})}
+    )
+    want = brute_force(inst, "weighted", serve_all=True)
+    try:
+        built = placement.build(inst)
+    except SolverError:
+        return
+    if _load_start(built):
+        value = _check_start(built)
+        assert value >= want - 1e-6 * max(1.0, abs(want))
+    res = solve(built)
+    if math.isfinite(want):
+        assert res.objective == pytest.approx(want, rel=1e-6, abs=1e-6)
+    else:
+        assert res.objective is None
+
+
 @pytest.mark.parametrize("size", ["small", "medium"])
 def test_greedy_start_on_generated_instances(size: str) -> None:
     inst = generate("continuum-random", size, seed=0)
