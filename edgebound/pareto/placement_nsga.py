@@ -1,40 +1,77 @@
 """Approximate Pareto fronts of the continuum placement model by NSGA-II and NSGA-III (pymoo).
 
 **Encoding.** One integer per (service, node): its replicas, between 0 and the most that
-fit on the empty node (0 outside the service's allowed regions), so residency always holds.
+fit on the empty node (0 outside the service's allowed regions and on nodes whose idle
+power already breaks their cap), so residency always holds; and one more integer, the
+*routing level* ``k`` in ``0..levels``, which says how the routing trades its two
+components when the objectives give it two (see below; fixed at 0 otherwise).
 
 **Repair.** On every node whose CPU, RAM, disk or GPUs are exceeded, replicas are removed
 one at a time from the service with the most replicas there (the lower index on ties),
 until the node fits; then, while more replicas are started than ``policy.migration_budget``
-allows, one is removed where the most were started. It draws nothing, so it is
-deterministic. The initial population is the previous placement with a few replicas added
-or removed at random.
+allows, one is removed where the most were started. It draws nothing.
 
-**Routing** of each replica vector is a linear program (HiGHS through SciPy), solved the
-same way for the same replicas:
+**Routing** of each replicas and level is a linear program (HiGHS through SciPy):
 
-* variables: the rate of every route (service, origin, node) and the dropped rate of every
-  (service, origin); demand balance holds;
+* variables: the rate of every route (service, origin, node), the dropped rate of every
+  (service, origin), and with latency a waiting-time variable per queue; demand balance
+  holds;
 * a queue of ``c`` replicas takes routes only from origins whose SLO rate limit
   ``Lambda_b(c)`` (:func:`~edgebound.models.placement.rate_limits`, with ``b`` the SLO minus
   the network latency) is positive, and its load stays below the smallest limit of those
   origins: a restriction of the exact model's per-origin limits, so every stream meets
   its SLO;
-* CPU-side power caps of the nodes that are on;
-* objective: drop as little as possible first, then (weight 1e-3 per req/s) least power
-  when power or energy is an objective, least network latency plus service time when latency
-  is, both scaled to at most 1 per req/s.
+* CPU-side power caps and per-GPU power caps of the nodes that are on;
+* components, each scaled to at most 1 per req/s: ``power`` (the dynamic CPU and GPU power
+  of the routes) when power or energy is an objective; ``latency`` when it is one: network
+  latency plus service time of the routes plus, per queue, the M/M/c waiting time summed
+  over its requests, ``1000 L Wq(c, L)``, which is convex in the load L and enters as the
+  largest of its tangents at 12 shares of the queue's limit (an outer approximation, as in
+  the exact model; the objectives are then the evaluator's); ``dropped`` when dropped or
+  throughput is an objective;
+* objective: with two components (latency and power, or dropped and power), weights
+  ``1 - k / levels`` on the first and ``k / levels`` on the second (each plus 1e-3), so
+  that the routing level moves the routing along the trade-off of a fixed placement; when
+  dropping is not a component it comes first (it costs 1 per req/s, the components 1e-3
+  times theirs), and when latency or energy is an objective nothing may be dropped unless
+  the replicas cannot serve all demand.
 
 **Constraints** are the evaluator's: a decision it finds infeasible (a migration budget, a
-GPU power cap) has a positive violation, and so does one that drops requests when latency or
+power cap) has a positive violation, and so does one that drops requests when latency or
 energy per request is an objective (these are exact only when all demand is served, as in
 :func:`~edgebound.pareto.placement_front`), so that NSGA's constrained domination ranks it
 behind every feasible one.
 
+**Initial population.** Half of it (at most) is constructive, at routing levels spread over
+``0..levels``: the previous placement; that placement with the nodes on filled (replicas
+added on them while they fit and the migration budget allows, each to the service with the
+least capacity per demand); the same with the nodes that draw the most power per vCPU
+switched off one by one; and a greedy cover that adds, per service, the replica giving the
+most rate limit per price until the limits cover the demand, alone and filled. The price of
+a replica is its cost per hour when cost is an objective, else its share of its node's power
+at full load. The rest is the previous placement with a few replicas added or removed at
+random.
+
+**Local search.** After every generation, the ``local_search`` archived decisions not yet
+explored with the largest crowding distance (the extremes first) are explored: their
+neighbours are evaluated and every nondominated one joins the archive and, through the
+algorithm's survival, the population (a Pareto local search). The neighbours of a decision
+are: the routing level one up and one down; its nodes on filled; the node serving least per
+watt of idle power switched off, with and without filling the others; the off node nearest
+to the demand switched on and filled; one replica more where utilization is highest (two
+queues); one replica fewer where a replica is dearest among the queues that one fewer still
+carries (two queues); every queue trimmed to the fewest replicas that carry its load, and
+the queue where that saves most trimmed alone; per service (the three with the dearest
+replica against their cheapest possible place), that replica moved to the cheapest place
+with room, and to the two cheapest places without, made room for by moving other services'
+replicas to their own cheapest places; one replica fewer at the two least utilized queues,
+also moved to the most utilized; and eight random moves drawn from the seed (one replica
+added, removed, moved, or swapped with another service's).
+
 **Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s. The front
 returned is the nondominated set of every feasible decision evaluated (an external archive).
-The same seed gives the same front: pymoo draws from the seed, repair and routing draw
-nothing.
+The same seed gives the same front: pymoo and the local search's random moves draw from the
+seed; repair, routing and the other moves draw nothing.
 """
 
 from __future__ import annotations
@@ -45,11 +82,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 from edgebound.errors import EdgeboundError
 from edgebound.evaluate.placement import PLACEMENT_UNITS, _data, evaluate_placement
 from edgebound.instances import Instance
+from edgebound.models._placement_core import _wait_cut
 from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, check_objectives
@@ -58,12 +97,16 @@ __all__ = ["placement_nsga"]
 
 _RESOURCES = ("cpu", "ram_gb", "disk_gb", "gpus")
 _RATIOS = ("latency", "energy")
+_MARGIN_W = 1e-6  # the model's margin below power caps
+# loads, as shares of a queue's rate limit, at which the waiting time gets a tangent
+_CUT_SHARES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.8, 0.87, 0.92, 0.95, 0.975, 0.99, 1.0)
+_FLOOR = 1e-3  # weight every routing component keeps, so that ties go to the better routing
 
 
 class _Router:
-    """Per-instance arrays, the routing LP and a cache of evaluated replica vectors."""
+    """Per-instance arrays, repair, the routing LP and the archive of evaluated decisions."""
 
-    def __init__(self, inst: Instance, names: Sequence[str]) -> None:
+    def __init__(self, inst: Instance, names: Sequence[str], levels: int, seed: int) -> None:
         d = _data(inst)
         self.inst, self.d, self.names = inst, d, tuple(names)
         S, N = len(d.services), len(d.nodes)
@@ -75,7 +118,14 @@ class _Router:
             for s in range(S):
                 if need[s, r] > 0:
                     per[s] = np.minimum(per[s], np.floor(cap[:, r] / need[s, r] + 1e-9))
-        self.ub = np.where(d.allowed, per, 0).astype(np.int64)
+        gpus_n = d.cap["gpus"]
+        gidle = np.where(gpus_n > 0, np.nan_to_num(d.gpu_idle_w), 0.0)
+        # a node whose idle draw already breaks its cap can never be on (as in the model)
+        can_on = ~(d.idle_w > np.nan_to_num(d.power_cap_w, nan=np.inf) - _MARGIN_W)
+        can_on &= ~(
+            (gpus_n > 0) & (gidle > np.nan_to_num(d.gpu_power_cap_w, nan=np.inf) - _MARGIN_W)
+        )
+        self.ub = np.where(d.allowed & can_on[None, :], per, 0).astype(np.int64)
         self.need, self.cap = need, cap
         self.prev = np.minimum(np.rint(d.x_prev).astype(np.int64), self.ub)
         budget = inst.policy.migration_budget
@@ -85,13 +135,13 @@ class _Router:
         C = int(self.ub.max(initial=0))
         # limits[s, i, n, c]: largest load of c replicas of s on n for a stream from i
         self.limits = np.zeros((S, len(d.origins), N, C + 1))
+        counts = np.arange(1, C + 1)
         for s in range(S):
-            counts = np.arange(1, C + 1)
             for i in range(len(d.origins)):
                 if not d.has_demand[s, i]:
                     continue
                 for n in range(N):
-                    if C == 0 or self.ub[s, n] == 0:
+                    if C == 0 or self.ub[s, n] == 0 or not math.isfinite(d.net_ms[i, n]):
                         continue
                     if math.isnan(d.slo_ms[s]):
                         lim = pol.max_utilization * counts * d.mu[s]
@@ -105,103 +155,251 @@ class _Router:
                         )
                     # the model's margin: solver tolerances never break a limit
                     self.limits[s, i, n, 1:] = np.maximum(lim * (1 - 1e-7) - 1e-6, 0.0)
-        self.dyn = (
+        # every route that some replica count opens, and the (service, origin) it serves
+        rs, ri, rn = np.nonzero(self.limits[..., C] > 0)
+        self.rs, self.ri, self.rn = rs, ri, rn
+        self.pairs = np.argwhere(d.has_demand)
+        pair_of = np.full(d.has_demand.shape, -1)
+        pair_of[self.pairs[:, 0], self.pairs[:, 1]] = np.arange(len(self.pairs))
+        self.rp = pair_of[rs, ri]
+        self.lam = d.lam[self.pairs[:, 0], self.pairs[:, 1]]
+        # dynamic power per req/s of each (service, node): CPU side, and all of its GPUs
+        self.dyn_cpu = (
             d.dyn_w[None, :] * d.need["cpu"][:, None] / (d.mu[:, None] * d.cap["cpu"][None, :])
         )
-        self.cache: dict[bytes, tuple[np.ndarray, float, dict[str, Any]]] = {}
+        gdyn = np.where(gpus_n > 0, np.nan_to_num(d.gpu_dyn_w), 0.0)
+        self.dyn_gpu = gdyn[None, :] * d.need["gpus"][:, None] / d.mu[:, None]
+        self.idle = d.idle_w + gpus_n * gidle
+        self.route_ms = d.net_ms[ri, rn] + 1000.0 / d.mu[rs]
+        parts = []
+        if {"dropped", "throughput"} & set(names):
+            parts.append("dropped")
+        if {"power", "energy"} & set(names):
+            parts.append("power")
+        if "latency" in names:
+            parts.append("latency")
+        self.parts = tuple(parts)
+        self.levels = levels if len(parts) == 2 else 0
+        dyn = (self.dyn_cpu + self.dyn_gpu)[rs, rn]
+        self.route_w = dyn / max(float(dyn.max(initial=0.0)), 1e-12)
+        self.ms_scale = max(float(self.route_ms.max(initial=0.0)), 1e-12)
+        self.cuts: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
+        self.reach = self.limits.max(axis=1)  # (S, N, C + 1): the best origin's limits
+        # what a replica costs: its price when cost is an objective, else its share of the
+        # node's power at full load
+        share = d.need["cpu"][:, None] / np.maximum(d.cap["cpu"], 1e-9)[None, :]
+        self.price = share * (self.idle + d.dyn_w)[None, :]
+        if "cost" in names:
+            self.price = np.outer(d.need["cpu"], d.cost_vcpu) + np.outer(
+                d.need["gpus"], np.nan_to_num(d.cost_gpu)
+            )
+        usable = (self.reach[..., -1] > 0) & (self.ub > 0)
+        cheapest = np.where(usable, self.price, np.inf).min(axis=1, initial=np.inf)
+        self.cheapest = np.where(np.isfinite(cheapest), np.maximum(cheapest, 1e-12), 1.0)
         self.sign = np.array([1.0 if PLACEMENT_OBJECTIVES[n] == "min" else -1.0 for n in names])
+        # every decision evaluated: key -> (objectives, violation, decision, loads)
+        self.cache: dict[bytes, tuple[np.ndarray, float, dict[str, Any], np.ndarray]] = {}
+        self.archive: list[bytes] = []  # nondominated feasible keys, in the order found
+        self.explored: set[bytes] = set()
+        self.rng = np.random.default_rng(seed)
+
+    # ----------------------------------------------------------------- encoding and repair
+
+    def key(self, X: np.ndarray, k: int) -> bytes:
+        return np.append(np.asarray(X, dtype=np.int64).ravel(), k).tobytes()
+
+    def migrations(self, X: np.ndarray) -> int:
+        return int(np.maximum(X - self.prev, 0).sum())
 
     def repair(self, x: np.ndarray) -> np.ndarray:
-        X = np.clip(np.rint(x).reshape(self.S, self.N), 0, self.ub).astype(np.int64)
+        """Clip, then fix capacity and the migration budget; the weight level is clipped."""
+        v = np.rint(np.asarray(x, dtype=float))
+        X = np.clip(v[:-1].reshape(self.S, self.N), 0, self.ub).astype(np.int64)
         for n in range(self.N):
             while np.any(X[:, n] @ self.need > self.cap[n] * (1 + 1e-9)):
                 X[int(np.argmax(X[:, n])), n] -= 1
         if self.budget is not None:
             excess = np.maximum(X - self.prev, 0)
             while excess.sum() > self.budget:
-                k = int(np.argmax(excess))
-                excess.flat[k] -= 1
-                X.flat[k] -= 1
-        return X.ravel()
+                j = int(np.argmax(excess))
+                excess.flat[j] -= 1
+                X.flat[j] -= 1
+        k = int(min(max(v[-1], 0), self.levels))
+        return np.append(X.ravel(), k)
 
-    def routing(self, X: np.ndarray) -> dict[str, Any]:
+    def room(self, X: np.ndarray, s: int, n: int) -> bool:
+        """Whether one more replica of s fits on n (bounds, capacity, migration budget)."""
+        if X[s, n] >= self.ub[s, n]:
+            return False
+        if np.any((X[:, n] @ self.need + self.need[s]) > self.cap[n] * (1 + 1e-9)):
+            return False
+        return self.budget is None or X[s, n] < self.prev[s, n] or self.migrations(X) < self.budget
+
+    def fill(self, X: np.ndarray, nodes: Sequence[int]) -> np.ndarray:
+        """Add replicas on ``nodes`` while they fit, to the service with the least capacity
+        per demand that can serve from there (a greedy that draws nothing)."""
+        X = X.copy()
+        d = self.d
+        demand = d.lam.sum(axis=1)
+        reach = self.limits[..., -1].max(axis=1) > 0  # (S, N)
+        for n in nodes:
+            while True:
+                cand = [
+                    s for s in range(self.S) if reach[s, n] and demand[s] > 0 and self.room(X, s, n)
+                ]
+                if not cand:
+                    break
+                s = min(cand, key=lambda s: (X[s].sum() * d.mu[s] / demand[s], s))
+                X[s, n] += 1
+        return X
+
+    # ----------------------------------------------------------------- routing
+
+    def mix(self, k: int) -> dict[str, float]:
+        """Weights of the routing components at weight level ``k``."""
+        if not self.parts:
+            return {}
+        if len(self.parts) == 1 or self.parts[0] == "dropped":
+            return dict.fromkeys(self.parts, 1.0)
+        a = k / self.levels if self.levels else 0.5
+        return {self.parts[0]: 1.0 - a + _FLOOR, self.parts[1]: a + _FLOOR}
+
+    def wait_cuts(self, s: int, c: int, cap: float) -> tuple[np.ndarray, np.ndarray]:
+        """Tangents ``a + g L`` below ``1000 L Wq(c, L)`` at shares of the queue's limit."""
+        hit = self.cuts.get((s, c, cap))
+        if hit is None:
+            cuts = [_wait_cut(c, f * cap, float(self.d.mu[s])) for f in _CUT_SHARES]
+            hit = (np.array([a for a, _ in cuts]), np.array([g for _, g in cuts]))
+            self.cuts[s, c, cap] = hit
+        return hit
+
+    def route(self, X: np.ndarray, k: int) -> tuple[dict[str, Any], np.ndarray]:
+        """The routing LP of replicas ``X`` at weight level ``k``: decision and loads."""
         d, S, N = self.d, self.S, self.N
-        origins = range(len(d.origins))
-        routes = [
-            (s, i, n)
-            for s in range(S)
-            for i in origins
-            for n in range(N)
-            if d.has_demand[s, i] and X[s, n] > 0 and self.limits[s, i, n, X[s, n]] > 0
-        ]
-        pairs = [(s, i) for s in range(S) for i in origins if d.has_demand[s, i]]
-        nr = len(routes)
-        nv = nr + len(pairs)
+        lim_all = self.limits[self.rs, self.ri, self.rn, X[self.rs, self.rn]]
+        act = np.flatnonzero(lim_all > 0)
+        rs, ri, rn, lim = self.rs[act], self.ri[act], self.rn[act], lim_all[act]
+        nA, nP = len(act), len(self.pairs)
+        qs, q = np.unique(rs * N + rn, return_inverse=True)
+        nQ = len(qs)
+        qcap = np.full(nQ, np.inf)
+        np.minimum.at(qcap, q, lim)
+        w = self.mix(k)
+        lat = "latency" in w
+        nv = nA + nP + (nQ if lat else 0)
         cost = np.zeros(nv)
-        cost[nr:] = 1.0
-        tie = np.zeros(nr)
-        if {"power", "energy"} & set(self.names) and nr:
-            dyn = np.array([self.dyn[s, n] for s, _, n in routes])
-            tie += dyn / max(float(dyn.max()), 1e-12)
-        if "latency" in self.names and nr:
-            lat = np.array([d.net_ms[i, n] + 1000.0 / d.mu[s] for s, i, n in routes])
-            tie += lat / max(float(lat.max()), 1e-12)
-        cost[:nr] = 1e-3 * tie
-        a_eq = np.zeros((len(pairs), nv))
-        index = {p: k for k, p in enumerate(pairs)}
-        for c, (s, i, _) in enumerate(routes):
-            a_eq[index[s, i], c] = 1.0
-        a_eq[np.arange(len(pairs)), nr + np.arange(len(pairs))] = 1.0
-        b_eq = np.array([d.lam[s, i] for s, i in pairs])
-        rows: list[np.ndarray] = []
-        rhs: list[float] = []
-        for s in range(S):
-            for n in range(N):
-                cols = [c for c, (s2, _, n2) in enumerate(routes) if (s2, n2) == (s, n)]
-                if cols:
-                    row = np.zeros(nv)
-                    row[cols] = 1.0
-                    rows.append(row)
-                    rhs.append(min(self.limits[s, routes[c][1], n, X[s, n]] for c in cols))
-        on = X.sum(axis=0) > 0
-        for n in range(N):
-            if on[n] and not math.isnan(d.power_cap_w[n]):
-                row = np.zeros(nv)
-                for c, (s, _, n2) in enumerate(routes):
-                    if n2 == n:
-                        row[c] = self.dyn[s, n]
-                rows.append(row)
-                rhs.append(float(d.power_cap_w[n] - d.idle_w[n]) - 1e-6)
-        res = linprog(
-            cost,
-            A_ub=np.array(rows).reshape(-1, nv) if rows else None,
-            b_ub=np.array(rhs) if rows else None,
-            A_eq=a_eq,
-            b_eq=b_eq,
-            bounds=(0, None),
-            method="highs",
+        cost[:nA] = w.get("power", 0.0) * self.route_w[act]
+        if lat:
+            cost[:nA] += w["latency"] * self.route_ms[act] / self.ms_scale
+            cost[nA + nP :] = w["latency"] / self.ms_scale
+        cols = np.arange(nA)
+        a_eq = sparse.coo_matrix(
+            (
+                np.ones(nA + nP),
+                (
+                    np.concatenate([self.rp[act], np.arange(nP)]),
+                    np.concatenate([cols, nA + np.arange(nP)]),
+                ),
+            ),
+            shape=(nP, nv),
         )
+        rows, vals, cidx, rhs = [q], [np.ones(nA)], [cols], [qcap]
+        nrow = nQ
+        on = X.sum(axis=0) > 0
+        for cap_w, coef, idle in (
+            (d.power_cap_w, self.dyn_cpu, d.idle_w),
+            (
+                d.gpu_power_cap_w,
+                self.dyn_gpu / np.maximum(d.cap["gpus"], 1.0)[None, :],
+                np.nan_to_num(d.gpu_idle_w),
+            ),
+        ):
+            for n in (int(v) for v in np.flatnonzero(on & ~np.isnan(cap_w))):
+                sel = np.flatnonzero(rn == n)
+                c = coef[rs[sel], n]
+                if sel.size and c.max() > 0:
+                    rows.append(np.full(sel.size, nrow))
+                    vals.append(c)
+                    cidx.append(sel)
+                    rhs.append(np.array([cap_w[n] - idle[n] - _MARGIN_W]))
+                    nrow += 1
+        if lat:
+            J = len(_CUT_SHARES)
+            a_cut = np.zeros((nQ, J))
+            g_cut = np.zeros((nQ, J))
+            for j, key in enumerate(qs):
+                s, n = divmod(int(key), N)
+                a_cut[j], g_cut[j] = self.wait_cuts(s, int(X[s, n]), float(qcap[j]))
+            # g L - phi <= -a for every tangent of every queue
+            rows.append((nrow + q[:, None] * J + np.arange(J)[None, :]).ravel())
+            vals.append(g_cut[q].ravel())
+            cidx.append(np.repeat(cols, J))
+            rows.append(nrow + np.arange(nQ * J))
+            vals.append(-np.ones(nQ * J))
+            cidx.append(np.repeat(nA + nP + np.arange(nQ), J))
+            rhs.append(-a_cut.ravel())
+            nrow += nQ * J
+        a_ub = sparse.coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cidx))),
+            shape=(nrow, nv),
+        )
+        b_ub = np.concatenate(rhs)
+        # dropping least comes first; with dropped and power traded, the routing level is
+        # the share of the most that can be served that must be served at least
+        cost *= 1e-3
+        cost[nA : nA + nP] = 1.0
+        bounds: list[tuple[float, float | None]] = [(0.0, None)] * nv
+        if self.serve_all:
+            for p in range(nP):
+                bounds[nA + p] = (0.0, 0.0)
+        a_ub = a_ub.tocsr()
+        res = linprog(cost, a_ub, b_ub, a_eq.tocsr(), self.lam, bounds=bounds, method="highs")
+        if res.status != 0 and self.serve_all:
+            # not all demand can be served: drop least (the decision is then infeasible)
+            bounds = [(0.0, None)] * nv
+            res = linprog(cost, a_ub, b_ub, a_eq.tocsr(), self.lam, bounds=bounds, method="highs")
+        if "dropped" in w and res.status == 0 and k < self.levels:
+            most = float(res.x[:nA].sum())
+            row = sparse.csr_matrix((-np.ones(nA), (np.zeros(nA, dtype=int), cols)), shape=(1, nv))
+            cost[nA : nA + nP] = 0.0
+            low = linprog(
+                cost,
+                sparse.vstack([a_ub, row]).tocsr(),
+                np.append(b_ub, -most * k / self.levels),
+                a_eq.tocsr(),
+                self.lam,
+                bounds=bounds,
+                method="highs",
+            )
+            if low.status == 0:
+                res = low
         routing: dict[str, dict[str, dict[str, float]]] = {}
+        loads = np.zeros((S, N))
         if res.status == 0:
-            for c, (s, i, n) in enumerate(routes):
-                if res.x[c] > 1e-9:
-                    routing.setdefault(d.services[s], {}).setdefault(d.origins[i], {})[
-                        d.nodes[n]
-                    ] = float(res.x[c])
+            r = res.x[:nA]
+            for c in np.flatnonzero(r > 1e-9):
+                s, i, n = int(rs[c]), int(ri[c]), int(rn[c])
+                routing.setdefault(d.services[s], {}).setdefault(d.origins[i], {})[d.nodes[n]] = (
+                    float(r[c])
+                )
+            np.add.at(loads, (rs, rn), np.where(r > 1e-9, r, 0.0))
         replicas = {
             d.services[s]: {d.nodes[n]: int(X[s, n]) for n in range(N) if X[s, n] > 0}
             for s in range(S)
         }
-        return {"model": "placement", "replicas": replicas, "routing": routing}
+        return {"model": "placement", "replicas": replicas, "routing": routing}, loads
 
-    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, float, dict[str, Any]]:
-        """Objectives (own senses), violation and decision of one repaired replica vector."""
-        X = np.asarray(x, dtype=np.int64)
-        key = X.tobytes()
+    # ----------------------------------------------------------------- evaluation and archive
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, float, dict[str, Any], np.ndarray]:
+        """Objectives (own senses), violation, decision and loads of one repaired vector."""
+        v = np.asarray(np.rint(x), dtype=np.int64)
+        X, k = v[:-1].reshape(self.S, self.N), int(v[-1])
+        key = self.key(X, k)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        dec = self.routing(X.reshape(self.S, self.N))
+        dec, loads = self.route(X, k)
         ev = evaluate_placement(self.inst, dec)
         g = 0.0 if ev.feasible else float(len(ev.violations))
         if self.serve_all:
@@ -210,9 +408,266 @@ class _Router:
         if not np.all(np.isfinite(F)):
             g += 1.0
             F = np.where(np.isfinite(F), F, 1e12 * self.sign)
-        out = (F, g, dec)
+        out = (F, g, dec, loads)
         self.cache[key] = out
+        if g <= 0:
+            self.admit(key, F)
         return out
+
+    def admit(self, key: bytes, F: np.ndarray) -> None:
+        """Update the archive of nondominated feasible decisions with a new one."""
+        if self.archive:
+            A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
+            f = F * self.sign
+            if np.any(np.all(f >= A, axis=1)):
+                return  # dominated by or equal to an archived point
+            worse = np.all(f <= A, axis=1)
+            self.archive = [a for a, drop in zip(self.archive, worse, strict=True) if not drop]
+        self.archive.append(key)
+
+    # ----------------------------------------------------------------- local search
+
+    def decode(self, key: bytes) -> tuple[np.ndarray, int]:
+        v = np.frombuffer(key, dtype=np.int64)
+        return v[:-1].reshape(self.S, self.N).copy(), int(v[-1])
+
+    def neighbours(self, key: bytes, extra: int) -> list[np.ndarray]:
+        """Targeted moves from an archived decision (see the module documentation)."""
+        X, k = self.decode(key)
+        loads = self.cache[key][3]
+        mu = self.d.mu[:, None]
+        on = [int(n) for n in np.flatnonzero(X.sum(axis=0) > 0)]
+        off = [int(n) for n in np.flatnonzero((X.sum(axis=0) == 0) & (self.ub.sum(axis=0) > 0))]
+        out: list[tuple[np.ndarray, int]] = []
+        for step in (-1, 1):
+            if 0 <= k + step <= self.levels:
+                out.append((X, k + step))
+        out.append((self.fill(X, on), k))
+        # switch off the node serving least per watt of idle power, alone or refilling the rest
+        served = loads.sum(axis=0)
+        for n in sorted(on, key=lambda n: (served[n] / max(self.idle[n], 1e-9), n))[:2]:
+            Y = X.copy()
+            Y[:, n] = 0
+            out.append((Y, k))
+            out.append((self.fill(Y, [m for m in on if m != n]), k))
+        # switch on the off node nearest to the demand it could serve, filled
+        demand = self.d.lam
+        if off:
+            net = np.where(np.isfinite(self.d.net_ms), self.d.net_ms, 1e9)
+            near = demand.sum(axis=0) @ net / max(float(demand.sum()), 1e-12)  # (N,)
+            n = int(min(off, key=lambda n: (near[n], n)))
+            out.append((self.fill(X, [n]), k))
+        # one replica more where utilization is highest, one fewer where it is lowest
+        util = np.where(X > 0, loads / np.maximum(X * mu, 1e-12), np.inf)
+        busy = [
+            int(j)
+            for j in np.argsort(-np.where(np.isfinite(util), util, -1), axis=None, kind="stable")
+        ]
+        added = 0
+        for j in busy:
+            s, n = divmod(j, self.N)
+            if added == 2 or not np.isfinite(util[s, n]):
+                break
+            if self.room(X, s, n):
+                Y = X.copy()
+                Y[s, n] += 1
+                out.append((Y, k))
+                added += 1
+        # one replica fewer where a replica is dearest among the queues whose load one
+        # replica fewer still carries; a replica moved from where it is dearest to the
+        # cheapest place with room
+        lower = self.reach[
+            np.arange(self.S)[:, None], np.arange(self.N)[None, :], np.maximum(X - 1, 0)
+        ]
+        dear = np.where(X > 0, self.price, -np.inf)
+        spare = np.where(loads <= lower, dear, -np.inf)
+        for j in [int(j) for j in np.argsort(-spare, axis=None, kind="stable")][:2]:
+            s, n = divmod(j, self.N)
+            if np.isfinite(spare[s, n]):
+                Y = X.copy()
+                Y[s, n] -= 1
+                out.append((Y, k))
+        # the replicas the loads do not need, all of them, and where they cost most
+        trim = self.trimmed(X, self.cache[key][2], loads)
+        if np.any(trim < X):
+            out.append((trim, k))
+            saved = np.where(trim < X, (X - trim) * self.price, -np.inf)
+            j = int(np.argmax(saved))
+            Y = X.copy()
+            Y.flat[j] = trim.flat[j]
+            out.append((Y, k))
+        # each service's dearest replica, against the cheapest place it could have
+        ratio = dear / self.cheapest[:, None]
+        for j in [int(j) for j in np.argsort(-ratio.max(axis=1), kind="stable")][:3]:
+            s, n = j, int(np.argmax(ratio[j]))
+            if np.isfinite(dear[s, n]):
+                Y = X.copy()
+                Y[s, n] -= 1
+                cheap = [
+                    m
+                    for m in range(self.N)
+                    if self.price[s, m] < self.price[s, n]
+                    and self.reach[s, m, -1] > 0
+                    and self.room(Y, s, m)
+                ]
+                if cheap:
+                    Y[s, min(cheap, key=lambda m: (self.price[s, m], m))] += 1
+                    out.append((Y, k))
+                # to the cheapest places that hold other services' replicas, made room for
+                # by moving those to their own cheapest places
+                full = [
+                    m
+                    for m in range(self.N)
+                    if self.price[s, m] < self.price[s, n]
+                    and self.reach[s, m, -1] > 0
+                    and self.ub[s, m] > X[s, m]
+                    and m not in cheap
+                ]
+                for m in sorted(full, key=lambda m: (self.price[s, m], m))[:2]:
+                    Z = self.relocate(X, s, n, m)
+                    if Z is not None:
+                        out.append((Z, k))
+        idle_q = [int(j) for j in np.argsort(util, axis=None, kind="stable")][:2]
+        for j in idle_q:
+            s, n = divmod(j, self.N)
+            if np.isfinite(util[s, n]):
+                Y = X.copy()
+                Y[s, n] -= 1
+                out.append((Y, k))
+                if busy and np.isfinite(util.flat[busy[0]]):
+                    s2, n2 = divmod(busy[0], self.N)
+                    if (s2, n2) != (s, n) and self.room(Y, s2, n2):
+                        Z = Y.copy()
+                        Z[s2, n2] += 1
+                        out.append((Z, k))
+        # and a few drawn at random: one replica added, removed, moved, or swapped with
+        # another service's on a node without room (that one moved to its cheapest place)
+        held = np.argwhere(X > 0)
+        open_ = np.argwhere(self.reach[..., -1] > 0)
+        for _ in range(extra if held.size and open_.size else 0):
+            Y = X.copy()
+            op = int(self.rng.integers(3))
+            s, n = (int(v) for v in open_[self.rng.integers(len(open_))])
+            if op == 0:
+                Y[s, n] += 1
+            else:
+                s2, n2 = (int(v) for v in held[self.rng.integers(len(held))])
+                Y[s2, n2] -= 1
+                if op == 2:
+                    Y[s, n] += 1
+                    others = [j for j in range(self.S) if j != s and Y[j, n] > 0]
+                    if not self.room(X, s, n) and others:
+                        j = others[int(self.rng.integers(len(others)))]
+                        Y[j, n] -= 1
+                        cheap = [
+                            m
+                            for m in range(self.N)
+                            if m != n and self.room(Y, j, m) and self.reach[j, m, -1] > 0
+                        ]
+                        if cheap:
+                            Y[j, min(cheap, key=lambda m: (self.price[j, m], m))] += 1
+            out.append((Y, k))
+        return [self.repair(np.append(Y.ravel(), kk)) for Y, kk in out]
+
+    def trimmed(self, X: np.ndarray, dec: dict[str, Any], loads: np.ndarray) -> np.ndarray:
+        """The fewest replicas of every queue whose rate limit, for the origins routed to
+        it, still carries its load."""
+        d = self.d
+        T = X.copy()
+        for s_name, by_origin in dec["routing"].items():
+            s = d.services.index(s_name)
+            used: dict[int, list[int]] = {}
+            for o_name, to in by_origin.items():
+                for n_name in to:
+                    used.setdefault(d.nodes.index(n_name), []).append(d.origins.index(o_name))
+            for n, origins in used.items():
+                lim = self.limits[s, origins, n, : X[s, n] + 1].min(axis=0)
+                carries = lim >= loads[s, n] - 1e-9
+                if carries.any():
+                    T[s, n] = int(np.argmax(carries))
+        T[(loads <= 0) & (X > 0)] = 0
+        return T
+
+    def relocate(self, X: np.ndarray, s: int, n: int, m: int) -> np.ndarray | None:
+        """Move a replica of s from n to m, first moving other services' replicas off m to
+        their cheapest places with room; None when that does not make room."""
+        Y = X.copy()
+        Y[s, n] -= 1
+        while not self.room(Y, s, m):
+            best: tuple[float, int, int] | None = None
+            for j in range(self.S):
+                if j == s or Y[j, m] == 0:
+                    continue
+                Y[j, m] -= 1
+                for alt in range(self.N):
+                    if alt != m and self.reach[j, alt, -1] > 0 and self.room(Y, j, alt):
+                        extra = float(self.price[j, alt] - self.price[j, m])
+                        if best is None or (extra, j, alt) < best:
+                            best = (extra, j, alt)
+                Y[j, m] += 1
+            if best is None:
+                return None
+            _, j, alt = best
+            Y[j, m] -= 1
+            Y[j, alt] += 1
+        Y[s, m] += 1
+        return Y
+
+    def improve(self, members: int, extra: int) -> list[np.ndarray]:
+        """Evaluate the neighbours of up to ``members`` archived decisions not yet explored,
+        the most isolated first (crowding distance); return the new nondominated ones."""
+        todo = [a for a in self.archive if a not in self.explored]
+        if not todo or members <= 0:
+            return []
+        A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
+        crowd = np.zeros(len(A))
+        for col in A.T:
+            order = np.argsort(col, kind="stable")
+            span = max(float(col[order[-1]] - col[order[0]]), 1e-12)
+            crowd[order[0]] = crowd[order[-1]] = np.inf
+            crowd[order[1:-1]] += (col[order[2:]] - col[order[:-2]]) / span
+        rank = {a: (-crowd[i], i) for i, a in enumerate(self.archive)}
+        todo.sort(key=lambda a: rank[a])
+        before = set(self.archive)
+        for a in todo[:members]:
+            self.explored.add(a)
+            for y in self.neighbours(a, extra):
+                self.evaluate(y)
+        return [np.append(*self.decode(a)).astype(float) for a in self.archive if a not in before]
+
+    def seeds(self) -> list[np.ndarray]:
+        """Constructive decisions that span the objectives: the previous placement, and
+        the previous placement with the nodes that use the most power per vCPU switched
+        off one by one, the nodes left on filled."""
+        on = [int(n) for n in np.flatnonzero(self.prev.sum(axis=0) > 0)]
+        full = (self.idle + self.d.dyn_w) / np.maximum(self.d.cap["cpu"], 1e-9)
+        chain = [self.prev, self.fill(self.prev, on)]
+        X = self.prev.copy()
+        for n in sorted(on, key=lambda n: (-full[n], n))[:-1]:
+            X[:, n] = 0
+            on.remove(n)
+            chain.append(self.fill(X, on))
+        cover = self.cover()
+        chain += [cover, self.fill(cover, [int(n) for n in np.flatnonzero(cover.sum(axis=0))])]
+        return [np.append(Y.ravel(), 0) for Y in chain]
+
+    def cover(self) -> np.ndarray:
+        """Few, cheap replicas: per service, the replica adding rate limit at the least
+        price is added until the limits (of the best origin) cover the demand."""
+        X = np.zeros((self.S, self.N), dtype=np.int64)
+        demand = self.d.lam.sum(axis=1)
+        for s in np.argsort(-demand, kind="stable"):
+            while self.reach[s, np.arange(self.N), X[s]].sum() < demand[s]:
+                best, at = np.inf, -1
+                for n in range(self.N):
+                    if self.room(X, s, n):
+                        gain = self.reach[s, n, X[s, n] + 1] - self.reach[s, n, X[s, n]]
+                        if gain > 0 and self.price[s, n] / gain < best:
+                            best, at = self.price[s, n] / gain, n
+                if at < 0:
+                    break
+                X[s, at] += 1
+        return X
 
 
 def _pymoo_parts(r: _Router) -> dict[str, Any]:
@@ -222,8 +677,8 @@ def _pymoo_parts(r: _Router) -> dict[str, Any]:
     from pymoo.core.repair import Repair
     from pymoo.core.sampling import Sampling
 
-    n_var = r.S * r.N
-    ub = r.ub.ravel().astype(float)
+    n_var = r.S * r.N + 1
+    ub = np.append(r.ub.ravel(), r.levels).astype(float)
 
     class PlacementProblem(Problem):
         def __init__(self) -> None:
@@ -231,22 +686,34 @@ def _pymoo_parts(r: _Router) -> dict[str, Any]:
             self.evaluations = 0
 
         def _evaluate(self, X: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-            rows = [r.evaluate(np.rint(x)) for x in X]
+            rows = [r.evaluate(x) for x in X]
             self.evaluations += len(X)
-            out["F"] = np.array([f for f, _, _ in rows]) * r.sign
-            out["G"] = np.array([[g] for _, g, _ in rows])
+            out["F"] = np.array([row[0] for row in rows]) * r.sign
+            out["G"] = np.array([[row[1]] for row in rows])
 
     class PlacementRepair(Repair):
         def _do(self, problem: Any, X: np.ndarray, **kwargs: Any) -> np.ndarray:
             return np.array([r.repair(x) for x in X], dtype=float).reshape(X.shape)
 
     class PlacementSampling(Sampling):
-        # the previous placement give or take a replica or two: within the migration budget
+        # the constructive seeds at every weight level in turn, then the previous
+        # placement give or take a replica or two
         def _do(self, problem: Any, n_samples: int, *args: Any, **kwargs: Any) -> np.ndarray:
             rng = kwargs["random_state"]
-            X = r.prev.ravel() + np.where(
-                rng.random((n_samples, n_var)) < 0.3, rng.integers(-1, 3, (n_samples, n_var)), 0
+            seeds = r.seeds()
+            X = np.tile(np.append(r.prev.ravel(), 0), (n_samples, 1))
+            X[:, :-1] += np.where(
+                rng.random((n_samples, n_var - 1)) < 0.3,
+                rng.integers(-1, 3, (n_samples, n_var - 1)),
+                0,
             )
+            X[:, -1] = rng.integers(0, r.levels + 1, n_samples)
+            m = min(n_samples // 2, len(seeds) * (r.levels + 1))
+            reps = -(-m // len(seeds))
+            level = np.rint(np.linspace(0, r.levels, reps)) if reps > 1 else [r.levels // 2]
+            for j in range(m):
+                X[j] = seeds[j % len(seeds)]
+                X[j, -1] = level[j // len(seeds)]
             return np.clip(X, 0, ub).astype(float)
 
     class UniformCrossover(Crossover):
@@ -259,7 +726,7 @@ def _pymoo_parts(r: _Router) -> dict[str, Any]:
             return np.stack([np.where(pick, X[0], X[1]), np.where(pick, X[1], X[0])])
 
     class StepMutation(Mutation):
-        # one to a few replicas added, removed or moved
+        # one to a few replicas added, removed or moved, or the weight level stepped
         def _do(self, problem: Any, X: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
             rng = kwargs["random_state"]
             X = X.copy()
@@ -271,8 +738,8 @@ def _pymoo_parts(r: _Router) -> dict[str, Any]:
                         row[j] = min(row[j] + 1, ub[j])
                     elif op < 0.8:
                         row[j] = max(row[j] - 1, 0)
-                    elif row[j] > 0:
-                        k = int(rng.integers(n_var))
+                    elif row[j] > 0 and j < n_var - 1:
+                        k = int(rng.integers(n_var - 1))
                         row[j] -= 1
                         row[k] = min(row[k] + 1, ub[k])
             return X
@@ -295,6 +762,8 @@ def placement_nsga(
     seed: int = 0,
     algorithm: Literal["nsga2", "nsga3"] = "nsga2",
     partitions: int | None = None,
+    local_search: int = 4,
+    levels: int = 8,
 ) -> ParetoFront:
     """An approximate Pareto front of the static placement model by NSGA-II or NSGA-III.
 
@@ -310,19 +779,27 @@ def placement_nsga(
     generations : int
         Generations after the initial population.
     seed : int
-        Seed of pymoo's draws; the same seed gives the same front.
+        Seed of pymoo's draws and of the local search's random moves; the same seed gives
+        the same front.
     algorithm : {"nsga2", "nsga3"}
         NSGA-III uses Das-Dennis reference directions; meant for three or four objectives.
     partitions : int, optional
         Das-Dennis partitions of NSGA-III (default 12, 6, 4 for two, three, four objectives).
+    local_search : int
+        Archived decisions whose neighbours are explored after each generation; 0 turns the
+        local search off.
+    levels : int
+        Routing levels above 0: the resolution of the routing's trade-off between latency
+        and power, or dropped and power (unused for other objectives).
 
     Returns
     -------
     ParetoFront
         ``method`` is the algorithm, ``exact`` False; decisions in the evaluator's plain form,
         objective vectors the evaluator's, sorted by the first column. ``stats`` has the
-        seed, generations, population size, evaluations, distinct decisions routed and
-        seconds.
+        seed, generations, population size, evaluations (by pymoo), distinct decisions
+        routed (pymoo's and the local search's), ``local_search``, ``levels`` (0 when
+        unused) and seconds.
 
     Raises
     ------
@@ -345,9 +822,13 @@ def placement_nsga(
         raise EdgeboundError(
             f"pop_size: {pop_size!r} must be >= 2 and generations: {generations!r} >= 0"
         )
-    from pymoo.optimize import minimize
+    if local_search < 0 or levels < 1:
+        raise EdgeboundError(
+            f"local_search: {local_search!r} must be >= 0 and levels: {levels!r} >= 1"
+        )
+    from pymoo.core.population import Population
 
-    router = _Router(instance, names)
+    router = _Router(instance, names, levels, seed)
     parts = _pymoo_parts(router)
     problem = parts.pop("problem")
     operators: dict[str, Any] = {**parts, "eliminate_duplicates": True}
@@ -363,21 +844,33 @@ def placement_nsga(
         n_parts = partitions if partitions is not None else {2: 12, 3: 6, 4: 4}[len(names)]
         ref_dirs = get_reference_directions("das-dennis", len(names), n_partitions=n_parts)
         algo = NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), **operators)
-    minimize(problem, algo, ("n_gen", generations + 1), seed=seed, verbose=False)
+    algo.setup(problem, termination=("n_gen", generations + 1), seed=seed, verbose=False)
+    while algo.has_next():
+        algo.next()
+        found = router.improve(local_search, 8)
+        if found:
+            # the local search's new nondominated decisions join the population
+            off = Population.new(X=np.array(found))
+            algo.evaluator.eval(problem, off, algorithm=algo)
+            algo.pop = algo.survival.do(
+                problem,
+                Population.merge(algo.pop, off),
+                n_survive=algo.pop_size,
+                algorithm=algo,
+                random_state=algo.random_state,
+            )
 
-    # the archive: every feasible decision evaluated, in the order first evaluated
-    feasible = [(f, dec) for f, g, dec in router.cache.values() if g <= 0]
-    if not feasible:
+    if not router.archive:
         raise EdgeboundError(
             f"{algorithm}: no feasible decision found in {generations} generations; "
             "try more generations or a larger population"
         )
     senses = tuple(PLACEMENT_OBJECTIVES[n] for n in names)
-    AF = np.array([f for f, _ in feasible])
+    AF = np.array([router.cache[a][0] for a in router.archive])
     keep = nondominated(AF, senses)
     keep = keep[np.lexsort((AF[keep] * router.sign).T[::-1])]
     return ParetoFront(
-        X=[feasible[i][1] for i in keep],
+        X=[router.cache[router.archive[i]][2] for i in keep],
         F=AF[keep],
         names=names,
         senses=senses,
@@ -392,6 +885,8 @@ def placement_nsga(
             "pop_size": int(algo.pop_size),
             "evaluations": problem.evaluations,
             "decisions_routed": len(router.cache),
+            "local_search": local_search,
+            "levels": router.levels,
             "seconds": time.perf_counter() - t0,
         },
     )
