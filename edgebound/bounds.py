@@ -29,6 +29,7 @@ import numpy as np
 from edgebound.errors import DecisionError, InfeasibleError, SolverError
 from edgebound.instances import Instance
 from edgebound.solvers import BuiltModel, Termination, lp_relaxation, solve
+from edgebound.solvers.result import relative_gap
 
 __all__ = ["Bound", "mmv", "placement"]
 
@@ -120,9 +121,7 @@ def _bound(
             value = -infinite  # nothing proven: the trivial bound
         else:
             value = max(candidates) if sense == "min" else min(candidates)
-    gap = None
-    if res.objective is not None and math.isfinite(value):
-        gap = abs(res.objective - value) / max(abs(res.objective), 1e-10)
+    gap = relative_gap(res.objective, value) if math.isfinite(value) else None
     return Bound(
         model=built.name,
         objective=built.objective_name,
@@ -410,9 +409,7 @@ def _schedule_bound(
         )
         if ev.feasible:
             incumbent = ev.objectives["weighted"]
-    gap = None
-    if incumbent is not None and math.isfinite(value):
-        gap = abs(incumbent - value) / max(abs(incumbent), 1e-10)
+    gap = relative_gap(incumbent, value) if math.isfinite(value) else None
     return Bound(
         model=name,
         objective="weighted",

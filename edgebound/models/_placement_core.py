@@ -160,8 +160,15 @@ class _Queue:
 
 
 def _queues(
-    d: _Data, inst: Instance, node_can_be_on: np.ndarray, lam: np.ndarray
+    d: _Data, inst: Instance, node_can_be_on: np.ndarray, lam: np.ndarray, latency: bool
 ) -> dict[tuple[int, int], _Queue]:
+    """Each (service, node) queue's counts, rate limits and origins.
+
+    Without ``latency`` a queue's counts stop at the first whose rate limit covers all the
+    demand that may reach it: more replicas serve nothing more and cost more. With
+    ``latency`` (mean latency in the objective or the constraints) they go up to what fits
+    on the node, because every further replica shortens the M/M/c wait.
+    """
     pol = inst.policy
     rho = pol.max_utilization
     q = pol.slo_quantile
@@ -190,7 +197,7 @@ def _queues(
             counts = np.arange(0, cmax + 1, dtype=float)
             if math.isnan(slo):
                 lim = _tighten(rho * mu * counts)
-                need_c = _first_covering(lim, demand, cmax)
+                need_c = cmax if latency else _first_covering(lim, demand, cmax)
                 out[s, n] = _Queue(need_c, lim[: need_c + 1], [int(i) for i in reach], {})
                 continue
             budgets = np.unique(slo - d.net_ms[reach, n])[::-1]  # nearest (largest) first
@@ -200,7 +207,7 @@ def _queues(
             )
             # every reachable origin's limit must cover the demand for more replicas to be
             # useless, so the smallest budget decides
-            need_c = _first_covering(table[-1], demand, cmax)
+            need_c = cmax if latency else _first_covering(table[-1], demand, cmax)
             table = table[:, : need_c + 1]
             by_budget = {float(b): table[k] for k, b in enumerate(budgets)}
             near = by_budget[float(budgets[0])]
@@ -252,8 +259,14 @@ class _Structure:
     notes: list[str] = field(default_factory=list)
 
 
-def _structure(inst: Instance, d: _Data, lam: np.ndarray, *, far_routes: bool) -> _Structure:
-    """Queues, routes and rows for demand up to ``lam`` (S, I) in every period."""
+def _structure(
+    inst: Instance, d: _Data, lam: np.ndarray, *, far_routes: bool, latency: bool = False
+) -> _Structure:
+    """Queues, routes and rows for demand up to ``lam`` (S, I) in every period.
+
+    ``latency``: mean latency is in the objective or the constraints, so replica counts
+    above the demand's need are useful (see :func:`_queues`).
+    """
     nodes = inst.topology.nodes
     idle = np.array([n.idle_power_w for n in nodes], dtype=float)
     dyn = np.array([n.dynamic_power_w for n in nodes], dtype=float)
@@ -269,7 +282,7 @@ def _structure(inst: Instance, d: _Data, lam: np.ndarray, *, far_routes: bool) -
     off = [d.nodes[n] for n in np.flatnonzero(~can_on)]
     if off:
         notes.append(f"nodes whose idle power exceeds their cap stay off: {', '.join(off)}")
-    queues = _queues(d, inst, can_on, lam)
+    queues = _queues(d, inst, can_on, lam, latency)
     if not far_routes:
         for q_ in queues.values():
             q_.origins = [i for i in q_.origins if i not in q_.far]

@@ -274,7 +274,7 @@ def build(
     if ratio_energy and total <= 0:
         raise SolverError("energy per request is undefined: the workload has no demand")
     pol = inst.policy
-    st = _structure(inst, d, d.lam, far_routes=far_routes)
+    st = _structure(inst, d, d.lam, far_routes=far_routes, latency=uses_latency)
     notes = list(st.notes)
     if serve_all:
         notes.append(

@@ -183,7 +183,7 @@ def build(
         t_bad = int(np.flatnonzero(totals <= 0)[0])
         raise SolverError(f"period {t_bad}: no demand, so energy per request is undefined")
     d = _data(inst)
-    st = _structure(inst, d, lam.max(axis=0), far_routes=far_routes)
+    st = _structure(inst, d, lam.max(axis=0), far_routes=far_routes, latency=ratio_latency)
     notes = list(st.notes)
     if serve_all:
         notes.append(

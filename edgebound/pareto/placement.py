@@ -140,6 +140,7 @@ class _Stages:
         self.solves = 0
         self.cut_rounds = 0
         self.all_optimal = True
+        self.unsolved: list[str] = []
 
     def bound(self, name: str, value: float | None) -> None:
         """Hold ``name`` at ``value`` (minimization form), or release it with None."""
@@ -165,9 +166,11 @@ class _Stages:
         if res.termination in _INFEASIBLE:
             return None
         if not res.has_solution or res.evaluation is None:
-            raise SolverError(
-                f"placement front: a solve ended {res.termination.value}, no solution"
-            )
+            # no solution within the time limit: what was found so far is kept, the front
+            # is not exact, and the caller stops where it needed this point
+            self.all_optimal = False
+            self.unsolved.append(res.termination.value)
+            return None
         if not res.evaluation.feasible:
             raise EdgeboundError(
                 f"placement front: the evaluator rejects a solution: {res.evaluation.violations[0]}"
@@ -221,7 +224,10 @@ def placement_front(
         Step beyond the value just found, relative to the range (at least 1), when one
         objective is ``cost`` or ``migrations``.
     time_limit : float, optional
-        Seconds per solve; a solve that stops early makes the front inexact.
+        Seconds per solve; a solve that stops early makes the front inexact. A solve of the
+        epsilon sweep that finds no solution in time ends the sweep (the points found so far
+        are returned, ``exact`` False, ``stats["unsolved"]`` counts such solves); one in the
+        payoff table raises :class:`~edgebound.errors.SolverError`.
     mip_gap : float
         Relative gap at which a subproblem counts as solved to optimality.
 
@@ -269,6 +275,11 @@ def placement_front(
     st = _Stages(instance, names, time_limit, mip_gap)
     top = st.lexicographic(first, second, tol)
     bottom = st.lexicographic(second, first, tol)
+    if (top is None or bottom is None) and st.unsolved:
+        raise SolverError(
+            f"placement front of {instance.name}: a payoff-table solve ended "
+            f"{st.unsolved[0]} without a solution; allow more time (time_limit)"
+        )
     if top is None or bottom is None:
         what = "; all demand must be served" if st.serve_all else ""
         raise InfeasibleError(
@@ -292,7 +303,7 @@ def placement_front(
         res = st.lexicographic(first, second, tol)
         st.bound(second, None)
         if res is None:
-            break  # every tighter bound is infeasible too
+            break  # every tighter bound is infeasible too (or no solution in time: inexact)
         found.append(res)
         reached = min(st.value(res, second), e)
     F = np.array(
@@ -316,6 +327,7 @@ def placement_front(
         "solves": st.solves,
         "cut_rounds": st.cut_rounds,
         "all_solves_optimal": st.all_optimal,
+        "unsolved": len(st.unsolved),
         "mip_gap": mip_gap,
         "payoff": payoff,
         "seconds": time.perf_counter() - t0,

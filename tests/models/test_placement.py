@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
+from edgebound import bounds
 from edgebound.errors import SolverError
 from edgebound.evaluate.queueing import mmc_response_quantile
 from edgebound.instances import Instance, load
@@ -427,6 +428,42 @@ def test_mean_latency_matches_the_analytic_optimum(net: tuple[float, float]) -> 
         / 12.0
     )
     assert res.objective == pytest.approx(want, rel=1e-6)
+
+
+def test_latency_optimum_uses_replicas_beyond_the_demand_s_need() -> None:
+    """One replica covers 4 req/s; the mean latency still falls with each further one."""
+    from edgebound.evaluate.placement import evaluate_placement
+
+    inst = load(
+        {
+            "name": "one-node",
+            "topology": {
+                "nodes": [{"name": "n", "cpu": 4, "ram_gb": 8}],
+                "sites": [{"name": "s"}],
+                "links": [{"source": "s", "target": "n", "latency_ms": 2}],
+            },
+            "services": [
+                {"name": "w", "latency_slo_ms": 800, "versions": [
+                    {"major": 1, "cpu": 1, "ram_gb": 1, "service_rate_rps": 10}]}
+            ],
+            "workload": {"demands": [{"service": "w", "site": "s", "rate_rps": 4}]},
+        }
+    )  # fmt: skip
+    by_count = {
+        c: evaluate_placement(
+            inst, {"replicas": {"w": {"n": c}}, "routing": {"w": {"s": {"n": 4.0}}}}
+        ).objectives["latency"]
+        for c in range(1, 5)
+    }
+    assert by_count[4] < by_count[3] < by_count[2] < by_count[1]
+    res = solve(placement.build(inst, "latency"), mip_gap=1e-9)
+    assert res.optimal
+    _check(res)
+    assert res.decision["replicas"]["w"]["n"] == 4
+    assert res.objective == pytest.approx(by_count[4], rel=1e-6)
+    # the clairvoyant bound on the same demand stays below it
+    bound = bounds.placement(inst, np.full((1, 1), 4.0), weights={"latency": 1.0})
+    assert bound.value <= by_count[4] * (1 + 1e-6)
 
 
 def test_latency_objective_and_weights_are_exact_and_bounded() -> None:
