@@ -9,8 +9,12 @@
    uncompressed FedAvg, the same with top-k 10 % + 8-bit quantization + error feedback
    (stragglers mixed in with staleness decay), and that with the head kept at the sites
    (personalization). Mean MASE over the sites' final weeks relative to centralized, the
-   median and worst per-site gap, and uplink bytes per round relative to uncompressed
-   FedAvg; ``--jobs 2`` trains two of them at a time.
+   median and worst per-site gap, uplink bytes per round relative to uncompressed FedAvg,
+   and each federated run's best validation loss with the model (global or server average)
+   and round that reached it; ``--jobs 2`` trains two of them at a time. For screening,
+   ``--traces`` picks sites, ``--rounds`` the rounds, ``--rows`` the standard rows (the
+   centralized reference always runs), ``--set ema=0.9,lr_final=0.1`` changes the default's
+   FedConfig fields and ``--variant "LABEL:prox=0.1"`` adds rows.
 3. The TCN's training time on one trace with 1 and 2 torch threads, and whether the same
    seed gives bit-identical forecasts.
 
@@ -22,12 +26,14 @@ the federated part). Needs torch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -100,13 +106,16 @@ def held_out_table(traces: Sequence[str], cfg: TCNConfig) -> None:
 
 def _train_and_score(
     kind: str, data: Sequence[tuple[np.ndarray, float, int]], cfg: TCNConfig, fc: FedConfig
-) -> tuple[np.ndarray, float | None, float | None, float]:
-    """MASE per site, mean uplink and downlink bytes per round, and wall seconds of one run."""
+) -> tuple[np.ndarray, float | None, float | None, float, str, float]:
+    """MASE per site, mean uplink and downlink bytes per round, wall seconds, for a federated
+    run its best validation loss with the model and round that reached it, and the uplink of
+    the same updates uncompressed (mean bytes per round)."""
     sites = [(y[:start], step) for y, step, start in data]
     tic = time.perf_counter()
     up: float | None = None
     down: float | None = None
     forecasters: list[TCNForecaster]
+    chosen, dense = "-", 0.0
     if kind == "local":
         forecasters, up = train_local(sites, cfg), 0.0
     elif kind == "centralized":
@@ -115,6 +124,8 @@ def _train_and_score(
         res = train_federated(sites, cfg, fc)
         forecasters = res.forecasters
         up, down = float(res.uplink_bytes.mean()), float(res.downlink_bytes.mean())
+        dense, info = float(res.dense_bytes.mean()), res.info
+        chosen = f"{info['best_val_loss']:.4f} ({info['best_model']} @ {info['best_round']})"
     wall = time.perf_counter() - tic
     mase = np.array(
         [
@@ -122,19 +133,60 @@ def _train_and_score(
             for f, (y, step, start) in zip(forecasters, data, strict=True)
         ]
     )
-    return mase, up, down, wall
+    return mase, up, down, wall, chosen, dense
 
 
-def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig, jobs: int) -> None:
+ROWS = ("local", "centralized", "uncompressed", "compressed", "head")
+
+
+def _parse_settings(text: str) -> dict[str, Any]:
+    """``"ema=0.9,lr_final=0.1"`` as FedConfig fields with values of the fields' types."""
+    fields = {f.name: f for f in dataclasses.fields(FedConfig)}
+    out: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"unknown FedConfig field {key!r}; choose from {sorted(fields)}")
+        default = getattr(FedConfig(), key)
+        if isinstance(default, tuple):
+            out[key] = tuple(type(default[0])(v) if default else v for v in value.split("/"))
+        elif isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        elif default is None or isinstance(default, int):
+            out[key] = None if value == "None" else int(value)
+        else:
+            out[key] = type(default)(value)
+    return out
+
+
+def federated_table(
+    traces: Sequence[str],
+    cfg: TCNConfig,
+    fed: FedConfig,
+    jobs: int,
+    rows: Sequence[str] = ROWS,
+    variants: Sequence[str] = (),
+) -> None:
+    """Train every row (and each ``LABEL:field=value,...`` variant of the default) and print.
+
+    The centralized row is always trained: every gap is relative to it. The byte share is
+    relative to uncompressed FedAvg; when that row is skipped, to the first federated row's
+    updates uncompressed.
+    """
     data = [trace(n) for n in traces]
     uncompressed = replace(fed, topk=1.0, bits=None, error_feedback=False)
-    runs = {
-        "local only": ("local", fed),
-        "centralized": ("centralized", fed),
-        "FedAvg uncompressed": ("federated", uncompressed),
-        "FedAvg top-10% 8-bit EF": ("federated", fed),
-        "same, head kept local": ("federated", replace(fed, personal=("head",))),
+    every = {
+        "local": ("local only", "local", fed),
+        "centralized": ("centralized", "centralized", fed),
+        "uncompressed": ("FedAvg uncompressed", "federated", uncompressed),
+        "compressed": ("FedAvg top-10% 8-bit EF", "federated", fed),
+        "head": ("same, head kept local", "federated", replace(fed, personal=("head",))),
     }
+    runs = {label: (kind, fc) for key, (label, kind, fc) in every.items() if key in rows}
+    runs.setdefault("centralized", ("centralized", fed))
+    for v in variants:
+        label, _, settings = v.partition(":")
+        runs[label] = ("federated", replace(fed, **_parse_settings(settings)))
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {
             label: pool.submit(_train_and_score, kind, data, cfg, fc)
@@ -142,16 +194,20 @@ def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig, jobs:
         }
         results = {label: f.result() for label, f in futures.items()}
     central = results["centralized"][0]
-    dense_up = results["FedAvg uncompressed"][1] or 1.0
+    if "FedAvg uncompressed" in results:
+        dense_up = results["FedAvg uncompressed"][1] or 1.0
+    else:  # the default's own updates uncompressed
+        dense_up = results[next(k for k, (kind, _) in runs.items() if kind == "federated")][5]
+        console.print("FedAvg uncompressed not run: 'vs FedAvg' from the first federated row")
     table = Table(
         title=f"{len(traces)} sites, final week of each held out; {fed.rounds} rounds, "
         f"{fed.local_steps} local steps, participation {fed.participation}, "
         f"stragglers {fed.straggler_prob:.0%}"
     )
     cols = ("training", "mean MASE", "vs centralized", "median site gap", "worst site gap")
-    for col in (*cols, "uplink B/round", "vs FedAvg", "s"):
+    for col in (*cols, "uplink B/round", "vs FedAvg", "s", "val loss (model @ round)"):
         table.add_column(col, justify="left" if col == "training" else "right")
-    for label, (m, up, _down, wall) in results.items():
+    for label, (m, up, _down, wall, chosen, _dense) in results.items():
         gap = m / central - 1
         worst = int(np.argmax(gap))
         table.add_row(
@@ -163,6 +219,7 @@ def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig, jobs:
             "-" if up is None else f"{up:,.0f}",
             "-" if up is None else f"{up / dense_up:.1%}",
             f"{wall:.0f}",
+            chosen,
         )
     console.print(table)
     per_site = Table(title="MASE per site (gap to centralized)")
@@ -176,7 +233,8 @@ def federated_table(traces: Sequence[str], cfg: TCNConfig, fed: FedConfig, jobs:
         per_site.add_row(name, *cells)
     console.print(per_site)
     for label in ("FedAvg uncompressed", "same, head kept local"):
-        console.print(f"downlink of {label}: {results[label][2]:,.0f} B/round")
+        if label in results:
+            console.print(f"downlink of {label}: {results[label][2]:,.0f} B/round")
 
 
 def timing(name: str, cfg: TCNConfig) -> None:
@@ -211,6 +269,26 @@ def main() -> None:
         default=["heldout", "timing", "federated"],
         help="which tables to measure (default: all)",
     )
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=ROWS,
+        default=list(ROWS),
+        help="federated table: which of the standard rows to train (centralized always is)",
+    )
+    parser.add_argument(
+        "--set",
+        default="",
+        metavar="FIELD=VALUE,...",
+        help="federated table: FedConfig fields of the default, e.g. ema=0.9,eval_every=5",
+    )
+    parser.add_argument(
+        "--variant",
+        nargs="*",
+        default=[],
+        metavar="LABEL:FIELD=VALUE,...",
+        help="federated table: extra rows, the default with these FedConfig fields changed",
+    )
     args = parser.parse_args()
     traces = (
         ["nyc_taxi", "Twitter_volume_AAPL", "elb_request_count_8c0756"]
@@ -225,7 +303,8 @@ def main() -> None:
     if "timing" in args.parts:
         timing("Twitter_volume_AAPL", cfg)
     if "federated" in args.parts and not args.quick:
-        federated_table(traces, cfg, FedConfig(rounds=args.rounds, seed=args.seed), args.jobs)
+        fed = FedConfig(rounds=args.rounds, seed=args.seed, **_parse_settings(args.set))
+        federated_table(traces, cfg, fed, args.jobs, args.rows, args.variant)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -10,12 +12,14 @@ pytest.importorskip("torch")
 from edgebound.forecast import ForecastError, daily_season, rolling_origin
 from edgebound.forecast.federated import (
     FedConfig,
+    _client_lr,
+    _flat,
     compress,
     train_centralized,
     train_federated,
     train_local,
 )
-from edgebound.forecast.tcn import TCNConfig
+from edgebound.forecast.tcn import TCNConfig, _new_net, _torch_state
 from edgebound.instances.traces import load_trace, names, resample
 
 SMALL = TCNConfig(horizon=6, window=24, channels=8, levels=3, hidden=32, epochs=2)
@@ -93,6 +97,58 @@ def test_personal_layers_stay_at_the_sites_and_are_not_sent() -> None:
     assert np.array_equal(res.forecasters[1].predict(y, 6), again.forecasters[1].predict(y, 6))
 
 
+def test_server_averages_are_scored_and_the_best_is_returned() -> None:
+    s = sites()
+    fc = FedConfig(rounds=6, local_steps=3, eval_every=2, ema=0.5, swa_rounds=4)
+    res = train_federated(s, SMALL, fc)
+    hist = res.info["val_history"]
+    assert {(r, m) for r, m, _ in hist} == {
+        *((r, "global") for r in (2, 4, 6)),
+        *((r, "ema") for r in (2, 4, 6)),
+        *((r, "swa") for r in (4, 6)),
+    }
+    best = min(hist, key=lambda h: h[2])
+    assert (res.info["best_round"], res.info["best_model"], res.info["best_val_loss"]) == best
+    # every scored model costs each site one 4-byte loss, the same with or without compression
+    plain = train_federated(s, SMALL, FedConfig(rounds=6, local_steps=3, eval_every=2, ema=0.0))
+    extra = res.uplink_bytes - plain.uplink_bytes
+    assert np.array_equal(extra, res.dense_bytes - plain.dense_bytes)
+    assert extra.tolist() == [0, 4 * 3, 0, 8 * 3, 0, 8 * 3]
+    again = train_federated(s, SMALL, fc)
+    y = s[0][0]
+    assert np.array_equal(res.forecasters[0].predict(y, 6), again.forecasters[0].predict(y, 6))
+
+
+def test_client_learning_rate_decays_along_a_half_cosine() -> None:
+    fc = FedConfig(rounds=11, client_lr=1e-3, lr_final=0.1)
+    lrs = [_client_lr(fc, r) for r in range(11)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert lrs[5] == pytest.approx(5.5e-4)
+    assert all(a > b for a, b in itertools.pairwise(lrs))
+    assert _client_lr(FedConfig(client_lr=1e-3, lr_final=1.0), 50) == 1e-3
+
+
+def test_proximal_term_keeps_local_models_near_the_global_one() -> None:
+    s = sites()
+    with _torch_state(SMALL.seed, SMALL.threads):
+        start = _flat(_new_net(SMALL))
+    one = dict(
+        rounds=1,
+        local_steps=10,
+        participation=(1.0, 1.0),
+        straggler_prob=0.0,
+        topk=1.0,
+        bits=None,
+        error_feedback=False,
+        eval_every=0,
+    )
+    moved = {}
+    for prox in (0.0, 100.0):
+        res = train_federated(s, SMALL, FedConfig(prox=prox, **one))  # type: ignore[arg-type]
+        moved[prox] = np.linalg.norm(_flat(res.forecasters[0]._net) - start)
+    assert 0 < moved[100.0] < 0.8 * moved[0.0]
+
+
 def test_baselines_give_one_forecaster_per_site() -> None:
     s = sites(2)
     central = train_centralized(s, SMALL)
@@ -107,6 +163,14 @@ def test_bad_settings_raise() -> None:
         FedConfig(participation=(0.8, 0.6))
     with pytest.raises(ForecastError, match="topk"):
         FedConfig(topk=0.0)
+    with pytest.raises(ForecastError, match="ema"):
+        FedConfig(ema=1.0)
+    with pytest.raises(ForecastError, match="swa_rounds"):
+        FedConfig(rounds=10, swa_rounds=11)
+    with pytest.raises(ForecastError, match="lr_final"):
+        FedConfig(lr_final=0.0)
+    with pytest.raises(ForecastError, match="prox"):
+        FedConfig(prox=-1.0)
     with pytest.raises(ForecastError, match="at least one"):
         train_federated([], SMALL)
     with pytest.raises(ForecastError, match="names no layer"):
@@ -137,11 +201,16 @@ def test_federated_is_within_five_percent_of_centralized_with_a_tenth_of_the_byt
     fed = train_federated(train, cfg)
     fed_mase, central = score(fed.forecasters), score(train_centralized(train, cfg))
     assert fed.bytes_ratio <= 0.1
-    ordinary = [i for i, n in enumerate(names()) if n != "nyc_taxi"]
-    assert np.all(fed_mase[ordinary] <= 1.05 * central[ordinary])
-    if fed_mase.mean() > 1.05 * central.mean():
-        pytest.xfail(
-            f"mean MASE {fed_mase.mean():.3f} is {fed_mase.mean() / central.mean() - 1:.1%} above "
-            f"centralized {central.mean():.3f}, from nyc_taxi's blizzard week; the other sites "
-            "are within 5 % (docs: Forecasting, Federated training)"
-        )
+    gap = fed_mase.mean() / central.mean() - 1
+    if gap <= 0.05:
+        return  # the target is met
+    site_gap = fed_mase / central - 1
+    taxi = names().index("nyc_taxi")
+    ordinary = np.delete(site_gap, taxi)
+    # a miss is expected only from nyc_taxi's blizzard week; anything else is a regression
+    assert np.all(ordinary <= 0.05), f"site gaps {np.round(site_gap, 3).tolist()}"
+    pytest.xfail(
+        f"mean MASE {fed_mase.mean():.3f} is {gap:.1%} above centralized {central.mean():.3f} "
+        f"at {fed.bytes_ratio:.1%} of the bytes; nyc_taxi (blizzard week) {site_gap[taxi]:+.1%}, "
+        f"the other sites at most {ordinary.max():+.1%} (docs: Forecasting, Federated training)"
+    )
