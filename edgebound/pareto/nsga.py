@@ -598,19 +598,7 @@ def mmv_nsga(
     t = _tables(instance)
     parts = _pymoo_parts(t, names, sign)
     problem = parts.pop("problem")
-    operators: dict[str, Any] = {**parts, "eliminate_duplicates": True}
-    algo: Any
-    if algorithm == "nsga2":
-        from pymoo.algorithms.moo.nsga2 import NSGA2
-
-        algo = NSGA2(pop_size=pop_size, **operators)
-    else:
-        from pymoo.algorithms.moo.nsga3 import NSGA3
-        from pymoo.util.ref_dirs import get_reference_directions
-
-        n_parts = partitions if partitions is not None else {2: 12, 3: 6, 4: 4}[len(names)]
-        ref_dirs = get_reference_directions("das-dennis", len(names), n_partitions=n_parts)
-        algo = NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), **operators)
+    algo = _algorithm(algorithm, len(names), pop_size, partitions, parts)
     minimize(problem, algo, ("n_gen", generations + 1), seed=seed, verbose=False)
 
     AX, AF = problem.archive_X, problem.archive_F
@@ -650,4 +638,26 @@ def mmv_nsga(
             "evaluations": problem.evaluations,
             "seconds": time.perf_counter() - t0,
         },
+    )
+
+
+def _algorithm(
+    algorithm: str, n_obj: int, pop_size: int, partitions: int | None, operators: dict[str, Any]
+) -> Any:
+    """pymoo's NSGA-II, or NSGA-III on Das-Dennis directions (default partitions 12, 6, 4 for
+    two, three, four objectives), with the given operators and duplicates eliminated."""
+    if algorithm == "nsga2":
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+
+        return NSGA2(pop_size=pop_size, eliminate_duplicates=True, **operators)
+    from pymoo.algorithms.moo.nsga3 import NSGA3
+    from pymoo.util.ref_dirs import get_reference_directions
+
+    n_parts = partitions if partitions is not None else {2: 12, 3: 6, 4: 4}[n_obj]
+    ref_dirs = get_reference_directions("das-dennis", n_obj, n_partitions=n_parts)
+    return NSGA3(
+        ref_dirs=ref_dirs,
+        pop_size=max(pop_size, len(ref_dirs)),
+        eliminate_duplicates=True,
+        **operators,
     )

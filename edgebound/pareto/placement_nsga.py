@@ -91,6 +91,7 @@ from edgebound.instances import Instance
 from edgebound.models._placement_core import _wait_cut
 from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
+from edgebound.pareto.nsga import _algorithm
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, check_objectives
 
 __all__ = ["placement_nsga"]
@@ -831,19 +832,7 @@ def placement_nsga(
     router = _Router(instance, names, levels, seed)
     parts = _pymoo_parts(router)
     problem = parts.pop("problem")
-    operators: dict[str, Any] = {**parts, "eliminate_duplicates": True}
-    algo: Any
-    if algorithm == "nsga2":
-        from pymoo.algorithms.moo.nsga2 import NSGA2
-
-        algo = NSGA2(pop_size=pop_size, **operators)
-    else:
-        from pymoo.algorithms.moo.nsga3 import NSGA3
-        from pymoo.util.ref_dirs import get_reference_directions
-
-        n_parts = partitions if partitions is not None else {2: 12, 3: 6, 4: 4}[len(names)]
-        ref_dirs = get_reference_directions("das-dennis", len(names), n_partitions=n_parts)
-        algo = NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), **operators)
+    algo = _algorithm(algorithm, len(names), pop_size, partitions, parts)
     algo.setup(problem, termination=("n_gen", generations + 1), seed=seed, verbose=False)
     while algo.has_next():
         algo.next()
