@@ -151,6 +151,8 @@ def solve(
         raise SolverError("fix-and-optimize needs the model's MIP start (start='greedy')")
     if not (time_limit > 0 and math.isfinite(time_limit)):
         raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
+    if not 0 < polish_share < 1:
+        raise SolverError(f"polish_share: {polish_share!r} must be in (0, 1)")
     t_begin = time.perf_counter()
     opt = Highs()
     opt.config.solver_options = {}

@@ -161,6 +161,8 @@ class MPCConfig:
                 f"blocks: {self.blocks!r} must be whole lengths >= 1 summing to the horizon "
                 f"{self.horizon}"
             )
+        if not isinstance(self.warm_start, bool):
+            raise MPCError(f"warm_start: {self.warm_start!r} must be True or False")
         if self.pools not in ("cluster", "node"):
             raise MPCError(f"pools: {self.pools!r} must be 'cluster' or 'node'")
         if not 0.5 <= self.headroom_quantile < 1.0:

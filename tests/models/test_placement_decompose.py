@@ -175,6 +175,8 @@ def test_fix_and_optimize_refuses_latency_and_bad_limits() -> None:
         placement_decompose.solve(placement.build(inst, "latency"), time_limit=5)
     with pytest.raises(SolverError, match="time_limit"):
         placement_decompose.solve(placement.build(inst, weights=WEIGHTS), time_limit=-1)
+    with pytest.raises(SolverError, match=r"polish_share: 1\.5 must be in \(0, 1\)"):
+        placement_decompose.solve(placement.build(inst, weights=WEIGHTS), polish_share=1.5)
     with pytest.raises(SolverError, match="start"):
         placement_decompose.solve(placement.build(inst, weights=WEIGHTS, start=None))
 

@@ -145,6 +145,7 @@ def test_node_pools_match_the_node_axis(inst):
         ("solver", "GUROBI", "solver: 'GUROBI'"),
         ("slo_margin", 1.0, "slo_margin: 1.0"),
         ("pools", "rack", "pools: 'rack'"),
+        ("warm_start", "yes", "warm_start: 'yes' must be True or False"),
         ("queue_knots", (1.2,), "queue_knots"),
         ("weights", {"speed": 1.0}, "weights: 'speed'"),
         ("clip_factor", 0.5, "clip_factor: 0.5"),
