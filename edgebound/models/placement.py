@@ -73,11 +73,13 @@ Objectives (``OBJECTIVES``) and what is exact
       It enters the model through the per-service SLO, which is exact.
 
 Tolerances
-    Rate limits are lowered by ``1e-7`` relative plus ``1e-6`` req/s and power caps by
-    ``1e-6 W`` so that the
+    Rate limits are lowered by ``1e-7`` relative plus ``1e-5`` req/s and power caps by
+    ``1e-5 W`` (ten times HiGHS's MIP feasibility tolerance) so that the
     solver's feasibility tolerance never yields a decision the evaluator rejects; the
     optimum is therefore that of limits tighter by this much. The decoded routing drops
-    rates below ``1e-9`` req/s and rescales each origin's routes so that demand balance holds
+    rates below ``1e-9`` req/s and those of far routes whose switch ``y`` is off (the
+    solver may leave a trace of flow there, under a relaxed SLO row), and rescales each
+    origin's routes so that demand balance holds
     to rounding.
 
 Congestion prices

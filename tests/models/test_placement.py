@@ -7,11 +7,13 @@ import math
 from typing import Any
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 from scipy.optimize import linprog
 
 from edgebound import bounds
 from edgebound.errors import SolverError
+from edgebound.evaluate.placement import _data
 from edgebound.evaluate.queueing import mmc_response_quantile
 from edgebound.instances import Instance, load
 from edgebound.instances.generators import generate
@@ -568,3 +570,26 @@ def test_golden_continuum_weighted() -> None:
     assert res.optimal
     _check(res)
     assert res.objective == pytest.approx(63.52347339555203, rel=1e-6)
+
+
+def test_decoding_drops_a_trace_of_flow_on_a_far_route_switched_off() -> None:
+    # A far route whose switch y is off has its SLO row relaxed; a solver may still leave
+    # a trace of flow on it (within its tolerances), which must not become a stream whose
+    # SLO the evaluator then checks.
+    inst = tiny(4)
+    built = placement.build(inst, "dropped")
+    assert solve(built).optimal
+    m = built.pyomo
+    off = [k for k in m.y if round(pyo.value(m.y[k])) == 0]
+    assert off
+    s, i, n = off[0]
+    d = _data(inst)
+    for c in range(1, 3):  # give the queue replicas, so that only y can drop the route
+        if (s, n, c) in m.delta:
+            m.delta[s, n, c].set_value(1.0)
+    m.r[s, i, n].set_value(1e-7)
+    dec = built.decode(m)
+    routed = dec["routing"].get(d.services[s], {}).get(d.origins[i], {})
+    assert d.nodes[n] not in routed
+    dropped = dec["dropped"].get(d.services[s], {}).get(d.origins[i], 0.0)
+    assert sum(routed.values()) + dropped == pytest.approx(float(d.lam[s, i]), rel=1e-9)

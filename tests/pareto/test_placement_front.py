@@ -154,7 +154,9 @@ def test_cost_energy_front_is_the_brute_force_one(seed: int) -> None:
     front = placement_front(inst, ("cost", "energy"))
     assert front.exact and front.stats["mode"] == "complete"
     assert front.names == ("cost", "energy") and front.units == ("USD/h", "J/req")
-    np.testing.assert_allclose(front.F, want, rtol=1e-6, atol=1e-9)
+    # the model's rate limits are 1e-5 req/s inside the evaluator's (solver tolerances),
+    # which costs the routing's energy up to a few 1e-6 relative
+    np.testing.assert_allclose(front.F, want, rtol=1e-5, atol=1e-9)
     for dec, row in zip(front.X, front.F, strict=True):
         ev = evaluate_placement(inst, dec)
         assert ev.feasible
