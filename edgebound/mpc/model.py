@@ -50,20 +50,22 @@ _DEFAULT_WEIGHTS = {
 
 
 def default_blocks(horizon: int) -> tuple[int, ...]:
-    """Move-blocking pattern: three single periods, then blocks doubling from 3.
+    """Move-blocking pattern: the period applied now, the next three, then the rest.
+
+    Only the first period's decision is applied; the blocks after it let the plan see the
+    next quarter hour and the rest of the horizon (their forecast averaged) at a third of
+    the variables of a plan per period. Measured against finer patterns in
+    ``benchmarks/mpc_solve.py`` and on the closed loop (see the MPC documentation page).
 
     Examples
     --------
-    >>> default_blocks(12), default_blocks(24), default_blocks(4)
-    ((1, 1, 1, 3, 6), (1, 1, 1, 3, 6, 12), (1, 1, 1, 1))
+    >>> default_blocks(12), default_blocks(24), default_blocks(4), default_blocks(1)
+    ((1, 3, 8), (1, 3, 20), (1, 3), (1,))
     """
-    out: list[int] = []
-    size = 1
-    while sum(out) < horizon:
-        out.append(min(size, horizon - sum(out)))
-        if len(out) >= 3:
-            size = 3 if len(out) == 3 else 2 * size
-    return tuple(out)
+    if int(horizon) != horizon or horizon < 1:
+        raise MPCError(f"horizon: {horizon!r} must be an integer >= 1")
+    out = [1, min(3, horizon - 1), horizon - 4]
+    return tuple(b for b in out if b > 0)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ class MPCConfig:
     blocks : tuple of int, optional
         Move blocking: lengths of consecutive groups of periods that share one decision
         (summing to ``horizon``); the forecast is averaged over each block and the migration
-        caps scale with its length. By default :func:`default_blocks` (``(1, 1, 1, 3, 6)``
-        for 12 periods); ``(1,) * horizon`` gives every period its own decision.
+        caps scale with its length. By default :func:`default_blocks` (``(1, 3, 8)`` for
+        12 periods); ``(1,) * horizon`` gives every period its own decision.
     headroom_quantile : float
         The controller plans for this quantile of the forecast when the forecaster gives
         quantiles, and for the point forecast times ``1 + headroom`` otherwise.
@@ -464,7 +466,8 @@ class MPCProblem:
         except cp.error.SolverError as exc:
             raise MPCError(f"solver {solver} failed on the MPC step: {exc}") from None
         wall = time.perf_counter() - t0
-        status = str(self.problem.status)
+        warm = self._warm
+        status = str(self.problem.status) if warm is None else warm.status
         xv, rv, dv, ov = (v.value for v in self._vars)
         if xv is None or rv is None or dv is None or ov is None:
             raise MPCError(f"solver {solver} returned status {status} and no plan")
@@ -475,8 +478,12 @@ class MPCProblem:
         rout[ks, ki, kg, :] = np.maximum(rv, 0.0)[:, bo]
         drop = np.zeros((S, Io, H))
         drop[ds, di, :] = np.maximum(dv, 0.0)[:, bo]
-        stats = self.problem.solver_stats
-        solver_s = stats.solve_time if stats is not None and stats.solve_time else math.nan
+        if warm is not None:
+            solver_s, value = warm.run_s, float(warm.value)
+        else:
+            stats = self.problem.solver_stats
+            solver_s = stats.solve_time if stats is not None and stats.solve_time else math.nan
+            value = float(self.problem.value)
         return MPCPlan(
             pools=pool.names,
             replicas=rep,
@@ -484,7 +491,7 @@ class MPCProblem:
             dropped=drop,
             pools_on=np.clip(ov, 0.0, 1.0)[:, bo],
             status=status,
-            objective=float(self.problem.value),
+            objective=value,
             wall_s=wall,
             solver_s=float(solver_s),
         )
@@ -497,8 +504,8 @@ class _WarmHighs:
     (``Problem.get_problem_data``: a sparse product, no re-canonicalization); when the
     constraint matrix is the one HiGHS holds, only the row bounds, costs and column bounds
     are handed over and HiGHS starts from the previous optimal basis. The result is unpacked
-    by CVXPY (``Problem.unpack_results``), so variable values, ``problem.value``,
-    ``problem.status`` and ``problem.solver_stats`` are as after ``problem.solve``. A hot
+    by CVXPY's inverse chain into the variables' values; the status, objective value and
+    HiGHS's run time are the attributes ``status``, ``value`` and ``run_s``. A hot
     start that does not end optimal is repeated from scratch.
     """
 
@@ -507,6 +514,9 @@ class _WarmHighs:
         self.highs: Any = None
         self.matrix: sp.csc_matrix | None = None
         self.data: tuple[np.ndarray, ...] = ()
+        self.status = "unsolved"
+        self.value = math.nan
+        self.run_s = math.nan
 
     def solve(self) -> None:
         import highspy
@@ -562,7 +572,14 @@ class _WarmHighs:
         }
         if results["model_status"] == "kInfeasible":
             results["dual_ray"] = h.getDualRay()
-        self.problem.unpack_results(results, chain, inverse)
+        # CVXPY's inverse chain maps HiGHS's solution back to the problem's variables;
+        # only primal values are saved (``Problem.unpack_results`` would also save every
+        # dual and re-evaluate the objective's expression tree: a third of the overhead)
+        solution = chain.invert(results, inverse)
+        present = solution.status in cp.settings.SOLUTION_PRESENT
+        for v in self.problem.variables():  # no solution: no stale plan either
+            v.save_value(solution.primal_vars[v.id] if present else None)
+        self.status, self.value, self.run_s = str(solution.status), solution.opt_val, run_s
 
 
 def _same_matrix(old: sp.csc_matrix | None, new: sp.csc_matrix) -> bool:

@@ -17,7 +17,8 @@ def inst():
 
 @pytest.fixture(scope="module")
 def mpc(inst):
-    return MPCProblem(inst, MPCConfig(horizon=4))
+    # every period its own decision, so that each period's plan serves that period's demand
+    return MPCProblem(inst, MPCConfig(horizon=4, blocks=(1, 1, 1, 1)))
 
 
 def test_problem_is_dpp(mpc):
@@ -73,8 +74,9 @@ def test_highs_agrees_with_clarabel(small):
 
 
 def test_warm_highs_matches_cold_solves_step_after_step(small):
-    warm = MPCProblem(small, MPCConfig(horizon=3, solver="HIGHS"))
-    cold = MPCProblem(small, MPCConfig(horizon=3, solver="CLARABEL"))
+    every = (1, 1, 1)  # each period its own decision: each serves its own demand
+    warm = MPCProblem(small, MPCConfig(horizon=3, solver="HIGHS", blocks=every))
+    cold = MPCProblem(small, MPCConfig(horizon=3, solver="CLARABEL", blocks=every))
     assert warm._warm is not None and cold._warm is None
     rng = np.random.default_rng(3)
     held = warm.initial_replicas()
@@ -98,7 +100,9 @@ def test_warm_highs_restarts_from_the_last_basis(small):
     again = mpc.solve(lam, held)  # nothing changed: the last basis is optimal as it stands
     assert mpc._warm.highs.getInfo().simplex_iteration_count == 0
     assert again.objective == pytest.approx(first.objective, rel=1e-9)
-    assert mpc.problem.value == pytest.approx(again.objective)
+    assert mpc._warm.value == pytest.approx(again.objective)
+    # the variables hold the plan: the objective evaluated at them is the solver's
+    assert mpc.problem.objective.value == pytest.approx(again.objective, rel=1e-9)
 
 
 def test_cold_highs_is_available(small):
@@ -120,16 +124,18 @@ def test_osqp_returns_a_plan_no_better_than_the_optimum(small):
 
 
 def test_move_blocking_shares_decisions_within_a_block(inst):
-    mpc = MPCProblem(inst, MPCConfig(horizon=12))  # blocks 1+1+1+3+6
+    mpc = MPCProblem(inst, MPCConfig(horizon=12))  # blocks 1+3+8
     assert mpc.problem.is_dcp(dpp=True)
-    assert mpc.problem.variables()[0].shape[1] == 5
+    assert mpc.problem.variables()[0].shape[1] == 3
     lam = mpc.mean_demand() * np.linspace(0.9, 1.2, 12)[None, None, :]
     plan = mpc.solve(lam, mpc.initial_replicas())
-    assert np.allclose(plan.replicas[:, :, 3], plan.replicas[:, :, 5])
-    assert np.allclose(plan.replicas[:, :, 6], plan.replicas[:, :, 11])
+    assert np.allclose(plan.replicas[:, :, 1], plan.replicas[:, :, 3])
+    assert np.allclose(plan.replicas[:, :, 4], plan.replicas[:, :, 11])
+    assert not np.allclose(plan.replicas[:, :, 0], plan.replicas[:, :, 4])
     # each block serves its mean forecast
     served = plan.routing.sum(axis=2) + plan.dropped
-    np.testing.assert_allclose(served[:, :, 6], lam[:, :, 6:].mean(axis=2), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served[:, :, 0], lam[:, :, 0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served[:, :, 4], lam[:, :, 4:].mean(axis=2), rtol=1e-5, atol=1e-4)
 
 
 def test_node_pools_match_the_node_axis(inst):
@@ -166,3 +172,14 @@ def test_bad_inputs_name_the_argument(mpc):
         mpc.solve(np.zeros((6, 6, 1)), mpc.initial_replicas())
     with pytest.raises(MPCError, match="replicas: values must be finite and >= 0"):
         mpc.solve(mpc.mean_demand(), -np.ones((6, 41)))
+
+
+def test_default_blocks_cover_the_horizon_with_the_first_period_alone():
+    from edgebound.mpc.model import default_blocks
+
+    for H in range(1, 49):
+        blocks = default_blocks(H)
+        assert sum(blocks) == H and blocks[0] == 1 and all(b >= 1 for b in blocks)
+        assert len(blocks) <= 3
+    with pytest.raises(MPCError, match="horizon"):
+        default_blocks(0)
