@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 
 from edgebound.errors import EdgeboundError, InfeasibleError, SolverError
 from edgebound.evaluate.placement import PLACEMENT_UNITS
@@ -135,6 +136,10 @@ class _Stages:
         )
         m.front_bound.deactivate()
         self.m = m
+        self._vars = list(m.component_data_objects(pyo.Var))
+        # every solution found so far: its variable values (a MIP start for later solves)
+        # and its objective values in minimization form
+        self.points: list[tuple[ComponentMap, dict[str, float]]] = []
         self.time_limit = time_limit
         self.mip_gap = mip_gap
         self.solves = 0
@@ -150,17 +155,33 @@ class _Stages:
             self.m.front_e[name].set_value(float(value))
             self.m.front_bound[name].activate()
 
+    def _start(self, name: str) -> ComponentMap | None:
+        """The best earlier solution for ``min name`` within the active bounds, if any.
+
+        A subproblem that starts from a feasible incumbent (HiGHS checks it) only has to
+        prove it optimal or improve it: the lexicographic second stage starts from the
+        first stage's point, an epsilon step from the best point already within its bound.
+        """
+        m = self.m
+        held = {n: float(pyo.value(m.front_e[n])) for n in self.expr if m.front_bound[n].active}
+        fits = [
+            (obj[name], values)
+            for values, obj in self.points
+            if all(obj[n] <= e + 1e-9 * max(1.0, abs(e)) for n, e in held.items())
+        ]
+        return min(fits, key=lambda t: t[0])[1] if fits else None
+
     def run(self, name: str) -> SolveResult | None:
         """Minimize ``name`` (minimization form); None when infeasible."""
         m = self.m
         if hasattr(m, "front_objective"):
             m.del_component(m.front_objective)
         m.front_objective = pyo.Objective(expr=self.expr[name], sense=pyo.minimize)
-        res = solve(
-            replace(self.built, objective_name=name),
-            time_limit=self.time_limit,
-            mip_gap=self.mip_gap,
-        )
+        values = self._start(name)
+        built = replace(self.built, objective_name=name)
+        if values is not None:
+            built = replace(built, start=lambda: values)
+        res = solve(built, time_limit=self.time_limit, mip_gap=self.mip_gap)
         self.solves += 1
         self.cut_rounds += int(res.stats.get("cut_rounds", 0))
         if res.termination in _INFEASIBLE:
@@ -177,6 +198,10 @@ class _Stages:
             )
         if not res.optimal:
             self.all_optimal = False
+        snapshot = ComponentMap((v, float(v.value)) for v in self._vars if v.value is not None)
+        self.points.append(
+            (snapshot, {n: self.sign[n] * float(pyo.value(getattr(m, n))) for n in self.expr})
+        )
         return res
 
     def value(self, res: SolveResult, name: str) -> float:

@@ -650,7 +650,25 @@ class _Router:
             chain.append(self.fill(X, on))
         cover = self.cover()
         chain += [cover, self.fill(cover, [int(n) for n in np.flatnonzero(cover.sum(axis=0))])]
+        if "migrations" in self.names:
+            chain += self.consolidated()
         return [np.append(Y.ravel(), 0) for Y in chain]
+
+    def consolidated(self) -> list[np.ndarray]:
+        """The previous placement shrunk without a replica start: nodes switched off one by
+        one, most power per vCPU first, while the replicas left still carry the demand
+        (routing and evaluator), then trimmed to what the loads need."""
+        X = self.prev.copy()
+        if self.evaluate(np.append(X.ravel(), 0))[1] > 0:
+            return []
+        full = (self.idle + self.d.dyn_w) / np.maximum(self.d.cap["cpu"], 1e-9)
+        for n in sorted(np.flatnonzero(X.sum(axis=0) > 0), key=lambda n: (-full[n], n)):
+            Y = X.copy()
+            Y[:, n] = 0
+            if self.evaluate(np.append(Y.ravel(), 0))[1] <= 0:
+                X = Y
+        _, _, dec, loads = self.evaluate(np.append(X.ravel(), 0))
+        return [X, self.trimmed(X, dec, loads)]
 
     def cover(self) -> np.ndarray:
         """Few, cheap replicas: per service, the replica adding rate limit at the least

@@ -12,6 +12,7 @@ from scipy.optimize import linprog
 from edgebound.errors import EdgeboundError
 from edgebound.evaluate.placement import evaluate_placement
 from edgebound.instances import Instance, load
+from edgebound.instances.generators import generate
 from edgebound.pareto import ParetoFront, nondominated
 from edgebound.pareto.placement import placement_front
 from edgebound.pareto.placement_nsga import placement_nsga
@@ -350,3 +351,24 @@ def test_a_sweep_solve_without_solution_keeps_the_points_found(monkeypatch) -> N
     monkeypatch.setattr(mod, "solve", none_at_1)
     with pytest.raises(SolverError, match="allow more time"):
         placement_front(inst, ("cost", "energy"))
+
+
+def test_nsga_energy_migrations_shrinks_the_previous_placement_without_a_start() -> None:
+    # with migrations an objective, the population holds the previous placement with nodes
+    # switched off while the rest carry the demand: no replica start, less energy
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst = generate("continuum-random", "medium", seed=0)
+    router = _Router(inst, ("energy", "migrations"), 0, 0)
+    F0, g0, _, _ = router.evaluate(np.append(router.prev.ravel(), 0))
+    assert g0 <= 0 and F0[1] == 0  # the previous placement, as it is routed
+    shrunk = router.consolidated()
+    assert shrunk
+    for X in shrunk:  # the last, trimmed to the loads, may miss by a rounding
+        assert np.all(router.prev >= X) and router.migrations(X) == 0
+    assert router.evaluate(np.append(shrunk[0].ravel(), 0))[1] <= 0
+    on = (shrunk[0].sum(axis=0) > 0).sum()
+    assert on < (router.prev.sum(axis=0) > 0).sum()
+    assert router.evaluate(np.append(shrunk[0].ravel(), 0))[0][0] < 0.95 * F0[0]
+    seeds = [v[:-1].reshape(router.S, router.N) for v in router.seeds()]
+    assert any(np.array_equal(Y, shrunk[0]) for Y in seeds)
