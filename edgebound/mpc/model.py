@@ -53,8 +53,8 @@ def default_blocks(horizon: int) -> tuple[int, ...]:
     """Move-blocking pattern: the period applied now, the next three, then the rest.
 
     Only the first period's decision is applied; the blocks after it let the plan see the
-    next quarter hour and the rest of the horizon (their forecast averaged) at a third of
-    the variables of a plan per period. Measured against finer patterns in
+    next quarter hour and the rest of the horizon (their forecast averaged) with three
+    decisions instead of one per period. Measured against finer patterns in
     ``benchmarks/mpc_solve.py`` and on the closed loop (see the MPC documentation page).
 
     Examples
@@ -574,7 +574,7 @@ class _WarmHighs:
             results["dual_ray"] = h.getDualRay()
         # CVXPY's inverse chain maps HiGHS's solution back to the problem's variables;
         # only primal values are saved (``Problem.unpack_results`` would also save every
-        # dual and re-evaluate the objective's expression tree: a third of the overhead)
+        # dual and re-evaluate the objective's expression tree: a fifth of the overhead)
         solution = chain.invert(results, inverse)
         present = solution.status in cp.settings.SOLUTION_PRESENT
         for v in self.problem.variables():  # no solution: no stale plan either

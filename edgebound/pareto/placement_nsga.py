@@ -154,7 +154,7 @@ class _Router:
                             quantile=pol.slo_quantile,
                             max_utilization=pol.max_utilization,
                         )
-                    # the model's margin: solver tolerances never break a limit
+                    # a margin, so that the routing LP's tolerances never break a limit
                     self.limits[s, i, n, 1:] = np.maximum(lim * (1 - 1e-7) - 1e-6, 0.0)
         # every route that some replica count opens, and the (service, origin) it serves
         rs, ri, rn = np.nonzero(self.limits[..., C] > 0)
