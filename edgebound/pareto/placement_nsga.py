@@ -404,7 +404,9 @@ class _Router:
         ev = evaluate_placement(self.inst, dec)
         g = 0.0 if ev.feasible else float(len(ev.violations))
         if self.serve_all:
-            g += float(ev.objectives["dropped"])
+            # what rounding of the routed sums leaves unserved is not a drop
+            dropped = float(ev.objectives["dropped"])
+            g += dropped if dropped > 1e-9 * max(1.0, float(self.lam.sum())) else 0.0
         F = np.array([float(ev.objectives[n]) for n in self.names])
         if not np.all(np.isfinite(F)):
             g += 1.0

@@ -372,3 +372,27 @@ def test_nsga_energy_migrations_shrinks_the_previous_placement_without_a_start()
     assert router.evaluate(np.append(shrunk[0].ravel(), 0))[0][0] < 0.95 * F0[0]
     seeds = [v[:-1].reshape(router.S, router.N) for v in router.seeds()]
     assert any(np.array_equal(Y, shrunk[0]) for Y in seeds)
+
+
+def test_nsga_counts_rounding_of_the_routed_sums_as_no_drop() -> None:
+    # serving all demand, a routing whose sums fall short of the demand by rounding alone
+    # (1e-13 req/s) is feasible, not a decision that drops requests
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst = generate("continuum-random", "small", seed=0)
+    router = _Router(inst, ("energy", "migrations"), 0, 0)
+    x = np.append(router.prev.ravel(), 0)
+    F, g, dec, loads = router.evaluate(x)
+    assert g <= 0
+    by_origin = next(iter(dec["routing"].values()))
+    to = next(iter(by_origin.values()))
+    n_name = next(iter(to))
+    to[n_name] -= 1e-13  # the cached decision, as if the LP had returned it
+    router.cache.clear()
+    original = router.route
+    router.route = lambda X, k: (dec, loads)  # type: ignore[method-assign]
+    try:
+        F2, g2, _, _ = router.evaluate(x)
+    finally:
+        router.route = original  # type: ignore[method-assign]
+    assert g2 <= 0 and F2[0] == pytest.approx(F[0], rel=1e-9)
