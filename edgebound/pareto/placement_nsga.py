@@ -88,7 +88,7 @@ from scipy.optimize import linprog
 from edgebound.errors import EdgeboundError
 from edgebound.evaluate.placement import PLACEMENT_UNITS, _data, evaluate_placement
 from edgebound.instances import Instance
-from edgebound.models._placement_core import _wait_cut
+from edgebound.models._placement_core import wait_cut
 from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
 from edgebound.pareto.nsga import _algorithm
@@ -269,7 +269,7 @@ class _Router:
         """Tangents ``a + g L`` below ``1000 L Wq(c, L)`` at shares of the queue's limit."""
         hit = self.cuts.get((s, c, cap))
         if hit is None:
-            cuts = [_wait_cut(c, f * cap, float(self.d.mu[s])) for f in _CUT_SHARES]
+            cuts = [wait_cut(c, f * cap, float(self.d.mu[s])) for f in _CUT_SHARES]
             hit = (np.array([a for a, _ in cuts]), np.array([g for _, g in cuts]))
             self.cuts[s, c, cap] = hit
         return hit
