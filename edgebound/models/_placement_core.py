@@ -505,7 +505,7 @@ def _decode_period(b: Any, st: _Structure, per: _Period) -> dict[str, Any]:
     # a far route whose switch y is off (within the integrality tolerance) has its SLO row
     # relaxed, so the little it carries must not count as a stream.
     r[(r < _TINY_RATE) | (x[:, None, :] == 0)] = 0.0
-    for s, i, n in getattr(b, "y", {}):
+    for s, i, n in b.y:
         if round(pyo.value(b.y[s, i, n])) == 0:
             r[s, i, n] = 0.0
     drop = np.zeros((S, n_orig))

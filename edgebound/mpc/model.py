@@ -62,10 +62,14 @@ def default_blocks(horizon: int) -> tuple[int, ...]:
     >>> default_blocks(12), default_blocks(24), default_blocks(4), default_blocks(1)
     ((1, 3, 8), (1, 3, 20), (1, 3), (1,))
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise MPCError(f"horizon: {horizon!r} must be an integer >= 1")
+    _check_horizon(horizon)
     out = [1, min(3, horizon - 1), horizon - 4]
     return tuple(b for b in out if b > 0)
+
+
+def _check_horizon(horizon: int) -> None:
+    if int(horizon) != horizon or horizon < 1:
+        raise MPCError(f"horizon: {horizon!r} must be an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -145,8 +149,7 @@ class MPCConfig:
     warm_start: bool = True
 
     def __post_init__(self) -> None:
-        if int(self.horizon) != self.horizon or self.horizon < 1:
-            raise MPCError(f"horizon: {self.horizon!r} must be an integer >= 1")
+        _check_horizon(self.horizon)
         if self.solver.upper() not in SOLVERS:
             raise MPCError(f"solver: {self.solver!r} must be one of {', '.join(SOLVERS)}")
         if not 0.0 <= self.slo_margin < 1.0:

@@ -171,6 +171,8 @@ class _Router:
         gdyn = np.where(gpus_n > 0, np.nan_to_num(d.gpu_dyn_w), 0.0)
         self.dyn_gpu = gdyn[None, :] * d.need["gpus"][:, None] / d.mu[:, None]
         self.idle = d.idle_w + gpus_n * gidle
+        # power per vCPU of a node at full load: the order in which seeds switch nodes off
+        self.w_per_cpu = (self.idle + d.dyn_w) / np.maximum(d.cap["cpu"], 1e-9)
         self.route_ms = d.net_ms[ri, rn] + 1000.0 / d.mu[rs]
         parts = []
         if {"dropped", "throughput"} & set(names):
@@ -643,10 +645,9 @@ class _Router:
         the previous placement with the nodes that use the most power per vCPU switched
         off one by one, the nodes left on filled."""
         on = [int(n) for n in np.flatnonzero(self.prev.sum(axis=0) > 0)]
-        full = (self.idle + self.d.dyn_w) / np.maximum(self.d.cap["cpu"], 1e-9)
         chain = [self.prev, self.fill(self.prev, on)]
         X = self.prev.copy()
-        for n in sorted(on, key=lambda n: (-full[n], n))[:-1]:
+        for n in sorted(on, key=lambda n: (-self.w_per_cpu[n], n))[:-1]:
             X[:, n] = 0
             on.remove(n)
             chain.append(self.fill(X, on))
@@ -663,8 +664,7 @@ class _Router:
         X = self.prev.copy()
         if self.evaluate(np.append(X.ravel(), 0))[1] > 0:
             return []
-        full = (self.idle + self.d.dyn_w) / np.maximum(self.d.cap["cpu"], 1e-9)
-        for n in sorted(np.flatnonzero(X.sum(axis=0) > 0), key=lambda n: (-full[n], n)):
+        for n in sorted(np.flatnonzero(X.sum(axis=0) > 0), key=lambda n: (-self.w_per_cpu[n], n)):
             Y = X.copy()
             Y[:, n] = 0
             if self.evaluate(np.append(Y.ravel(), 0))[1] <= 0:

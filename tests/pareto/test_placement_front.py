@@ -319,36 +319,31 @@ def test_a_sweep_solve_without_solution_keeps_the_points_found(monkeypatch) -> N
     inst = tiny(1)
     full = placement_front(inst, ("cost", "energy"))
     assert full.exact and len(full) >= 3
-    real, calls = mod.solve, [0]
+    real = mod.solve
 
-    def flaky(built: Any, **kw: Any) -> Any:  # the 7th solve finds nothing in time
-        calls[0] += 1
-        res = real(built, **kw)
-        if calls[0] == 7:
-            return dataclasses.replace(
-                res, termination=Termination.TIME_LIMIT, objective=None, evaluation=None
-            )
-        return res
+    def no_solution_at(k: int) -> Any:
+        """``solve``, except that its k-th call finds nothing in time."""
+        calls = [0]
 
-    monkeypatch.setattr(mod, "solve", flaky)
+        def solve(built: Any, **kw: Any) -> Any:
+            calls[0] += 1
+            res = real(built, **kw)
+            if calls[0] == k:
+                return dataclasses.replace(
+                    res, termination=Termination.TIME_LIMIT, objective=None, evaluation=None
+                )
+            return res
+
+        return solve
+
+    monkeypatch.setattr(mod, "solve", no_solution_at(7))  # a sweep solve
     part = placement_front(inst, ("cost", "energy"))
     assert not part.exact and part.stats["unsolved"] == 1
     assert 2 <= len(part) < len(full)
     for row in part.F:  # what was kept is the exact front's
         assert np.any(np.all(np.isclose(full.F, row, rtol=1e-6), axis=1))
     # the payoff table's first solve without a solution is an error
-
-    def none_at_1(built: Any, **kw: Any) -> Any:
-        calls[0] += 1
-        res = real(built, **kw)
-        if calls[0] == 1:
-            return dataclasses.replace(
-                res, termination=Termination.TIME_LIMIT, objective=None, evaluation=None
-            )
-        return res
-
-    calls[0] = 0
-    monkeypatch.setattr(mod, "solve", none_at_1)
+    monkeypatch.setattr(mod, "solve", no_solution_at(1))
     with pytest.raises(SolverError, match="allow more time"):
         placement_front(inst, ("cost", "energy"))
 
