@@ -4,8 +4,9 @@ Run: ``python benchmarks/pareto_placement.py [objectives ...] [--size small medi
 (default: latency,energy and cost,energy on ``continuum-random`` small, seed 0). Prints, per
 size and pair, the exact front's size, solves and time, and NSGA-II's size and time (wall
 clock, and CPU time of the process; the machine may be shared) with NSGA-II's hypervolume as
-a share of the exact front's (reference point: the worst values over both fronts, a tenth
-of the range further). ``--cache DIR`` keeps the exact fronts as JSON and reads them back
+a share of the exact front's. The reference point is common to both and depends on the exact
+front alone: its worst value of each objective, a tenth of its range further (NSGA-II's
+points beyond it add nothing). ``--cache DIR`` keeps the exact fronts as JSON and reads them back
 on later runs (the times printed are then those measured when the front was computed).
 The exact front of medium takes hours; ``--time-limit`` bounds each solve, and a pair whose
 exact front cannot be computed within it is reported with NSGA-II's front alone.
@@ -75,9 +76,12 @@ def main() -> None:
                 )
                 continue
             c_exact = exact.stats.get("cpu_seconds", float("nan"))
-            both = np.vstack([exact.F, approx.F])
-            lo, hi = both.min(axis=0), both.max(axis=0)
-            ref = hi + 0.1 * np.maximum(hi - lo, 1e-9)
+            lo, hi = exact.F.min(axis=0), exact.F.max(axis=0)
+            ref = np.where(
+                np.array(exact.senses) == "min",
+                hi + 0.1 * np.maximum(hi - lo, 1e-9),
+                lo - 0.1 * np.maximum(hi - lo, 1e-9),
+            )
             ratio = approx.hypervolume(ref) / exact.hypervolume(ref)
             t_exact, t_nsga = exact.stats["seconds"], approx.stats["seconds"]
             print(

@@ -853,19 +853,35 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
-def _evaluate(inst: Instance, data: _Data, dec: PlacementDecision, tol: float) -> Evaluation:
+@dataclass(frozen=True)
+class _Measured:
+    """The objectives of a decision and the per-queue and per-node arrays behind them."""
+
+    objectives: dict[str, float]
+    load: np.ndarray  # (S, N) req/s
+    active: np.ndarray  # (S, N) bool
+    stable: np.ndarray  # (S, N) bool
+    theta: np.ndarray  # (S, N) x mu - load
+    pw: np.ndarray  # (S, N) probability of waiting
+    soj_ms: np.ndarray  # (S, N) mean sojourn, ms
+    u: np.ndarray  # (N,) CPU utilization
+    g: np.ndarray  # (N,) GPU utilization
+    cpu_w: np.ndarray  # (N,)
+    gpu_w: np.ndarray  # (N,) per GPU
+    has_gpu: np.ndarray  # (N,) bool
+    node_w: np.ndarray  # (N,)
+
+
+def _measure(inst: Instance, data: _Data, dec: PlacementDecision, *, p95: bool = True) -> _Measured:
+    """Every objective of a decision, without checking it; :func:`_evaluate` adds the
+    checks. ``p95=False`` skips the costliest objective: ``p95_latency`` is then nan, and
+    so is ``weighted`` when it weighs ``p95_latency``."""
     pol = inst.policy
     x = dec.replicas.astype(float)
     r = dec.routing
     d = dec.dropped
     on = dec.nodes_on
     mu = data.mu
-    svc, org, nod = data.services, data.origins, data.nodes
-    viol: list[Violation] = []
-
-    def past(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            return value - limit > tol * np.maximum(1.0, np.abs(limit))
 
     # --- queues
     load = r.sum(axis=1)  # (S, N)
@@ -889,19 +905,21 @@ def _evaluate(inst: Instance, data: _Data, dec: PlacementDecision, tol: float) -
     lat_k = data.net_ms[i_k, n_k] + soj_ms[s_k, n_k]
     if served == 0:
         latency = 0.0
-        p95 = 0.0
+        p95_ms = 0.0
     elif not np.all(np.isfinite(lat_k)):
-        latency = p95 = math.inf
+        latency = p95_ms = math.inf
     else:
         latency = float(rk @ lat_k) / served
-        p95 = _mixture_quantile(
-            _P95,
-            rk / served,
-            data.net_ms[i_k, n_k] / 1000.0,
-            mu[s_k],
-            theta[s_k, n_k],
-            pw[s_k, n_k],
-        )
+        p95_ms = math.nan
+        if p95:
+            p95_ms = _mixture_quantile(
+                _P95,
+                rk / served,
+                data.net_ms[i_k, n_k] / 1000.0,
+                mu[s_k],
+                theta[s_k, n_k],
+                pw[s_k, n_k],
+            )
 
     # --- power
     busy = a  # expected busy replicas of each queue
@@ -928,7 +946,7 @@ def _evaluate(inst: Instance, data: _Data, dec: PlacementDecision, tol: float) -
 
     objectives = {
         "latency": latency,
-        "p95_latency": p95,
+        "p95_latency": p95_ms,
         "energy": energy,
         "power": power,
         "throughput": served,
@@ -942,6 +960,38 @@ def _evaluate(inst: Instance, data: _Data, dec: PlacementDecision, tol: float) -
         if w > 0:
             weighted += w * objectives[name]
     objectives["weighted"] = weighted
+    return _Measured(
+        objectives, load, active, stable, theta, pw, soj_ms, u, g, cpu_w, gpu_w, has_gpu, node_w
+    )
+
+
+def _evaluate(inst: Instance, data: _Data, dec: PlacementDecision, tol: float) -> Evaluation:
+    pol = inst.policy
+    x = dec.replicas.astype(float)
+    r = dec.routing
+    d = dec.dropped
+    on = dec.nodes_on
+    mu = data.mu
+    svc, org, nod = data.services, data.origins, data.nodes
+    viol: list[Violation] = []
+
+    def past(value: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return value - limit > tol * np.maximum(1.0, np.abs(limit))
+
+    m = _measure(inst, data, dec)
+    objectives = m.objectives
+    load, active, stable, theta, pw = m.load, m.active, m.stable, m.theta, m.pw
+    soj_ms, u, g, cpu_w, gpu_w, has_gpu, node_w = (
+        m.soj_ms,
+        m.u,
+        m.g,
+        m.cpu_w,
+        m.gpu_w,
+        m.has_gpu,
+        m.node_w,
+    )
+    migrations = objectives["migrations"]
 
     # --- violations
     routed = r.sum(axis=2)

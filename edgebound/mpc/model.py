@@ -14,12 +14,8 @@ once per controller and every control step only sets their values and re-solves
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +26,7 @@ import scipy.sparse as sp
 from edgebound.instances import Instance
 from edgebound.models._placement_core import _erlang_c
 from edgebound.mpc._layout import MPCError, _layout, _pools
+from edgebound.solvers._native import stdout_to_stderr as _stdout_to_stderr
 
 __all__ = ["DEFAULT_SOLVER", "SOLVERS", "MPCConfig", "MPCPlan", "MPCProblem", "default_blocks"]
 
@@ -601,28 +598,6 @@ _SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     # 100-service problem that start failed mid-run, so the cold path is cold
     "HIGHS": {"warm_start": False},
 }
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """Send what native code prints to stdout to stderr (HiGHS prints a banner, whatever its
-    options), so that a command's stdout keeps only its own output (e.g. one JSON document)."""
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no file descriptor 1 (embedded interpreters)
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _checked(name: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -11,16 +11,23 @@ one at a time from the service with the most replicas there (the lower index on 
 until the node fits; then, while more replicas are started than ``policy.migration_budget``
 allows, one is removed where the most were started. It draws nothing.
 
-**Routing** of each replicas and level is a linear program (HiGHS through SciPy):
+**Routing** of each replicas and level is a linear program (HiGHS), solved in rounds:
 
 * variables: the rate of every route (service, origin, node), the dropped rate of every
   (service, origin), and with latency a waiting-time variable per queue; demand balance
   holds;
 * a queue of ``c`` replicas takes routes only from origins whose SLO rate limit
-  ``Lambda_b(c)`` (:func:`~edgebound.models.placement.rate_limits`, with ``b`` the SLO minus
-  the network latency) is positive, and its load stays below the smallest limit of those
-  origins: a restriction of the exact model's per-origin limits, so every stream meets
-  its SLO;
+  ``Lambda_i = Lambda_b(c)`` (:func:`~edgebound.models.placement.rate_limits`, with ``b``
+  the SLO minus origin i's network latency) is positive. The exact model keeps a queue's
+  load within the least limit of the origins routed to it; the first round relaxes that to
+  ``sum_i r_i / Lambda_i <= 1`` (which it implies). While a queue's load then exceeds the
+  limit of an origin routed to it, the queue is restricted to a level ``t``, one of its
+  origins' limits: only origins with ``Lambda_i >= t`` stay and its load stays within
+  ``t``, and the LP is solved again from the last basis. ``t`` is chosen for all such
+  queues at once, as the level that loses least of the round's flow; when the result
+  drops demand, the restriction is redone one queue at a time, the most overloaded first,
+  each level tried by a warm solve and the best kept. A restricted queue meets every
+  limit, so the rounds end, and every stream of the final routing meets its SLO;
 * CPU-side power caps and per-GPU power caps of the nodes that are on;
 * components, each scaled to at most 1 per req/s: ``power`` (the dynamic CPU and GPU power
   of the routes) when power or energy is an objective; ``latency`` when it is one: network
@@ -56,9 +63,12 @@ random.
 explored with the largest crowding distance (the extremes first) are explored: their
 neighbours are evaluated and every nondominated one joins the archive and, through the
 algorithm's survival, the population (a Pareto local search). The neighbours of a decision
-are: the routing level one up and one down; its nodes on filled; the node serving least per
-watt of idle power switched off, with and without filling the others; the off node nearest
-to the demand switched on and filled; one replica more where utilization is highest (two
+are: the routing level one up and one down; its nodes on filled; the two nodes serving least
+per watt of idle power switched off, each alone, with the others filled, and with its loads
+carried by replicas added on the others (the cheapest with room first); the node of the
+previous placement with the least idle power per replica switched back on as it was (no
+start), alone and in place of the weakest node on; the off node nearest to the demand
+switched on and filled; one replica more where utilization is highest (two
 queues); one replica fewer where a replica is dearest among the queues that one fewer still
 carries (two queues); every queue trimmed to the fewest replicas that carry its load, and
 the queue where that saves most trimmed alone; per service (the three with the dearest
@@ -68,8 +78,10 @@ replicas to their own cheapest places; one replica fewer at the two least utiliz
 also moved to the most utilized; and eight random moves drawn from the seed (one replica
 added, removed, moved, or swapped with another service's).
 
-**Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s. The front
-returned is the nondominated set of every feasible decision evaluated (an external archive).
+**Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s, computed by
+its code without its checks (which the routing meets by construction); the full evaluation,
+checks included, runs on every decision before it joins the archive. The front returned is
+the nondominated set of every feasible decision evaluated (an external archive).
 The same seed gives the same front: pymoo and the local search's random moves draw from the
 seed; repair, routing and the other moves draw nothing.
 """
@@ -81,18 +93,25 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import highspy
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
 
 from edgebound.errors import EdgeboundError
-from edgebound.evaluate.placement import PLACEMENT_UNITS, _data, evaluate_placement
+from edgebound.evaluate.placement import (
+    PLACEMENT_UNITS,
+    PlacementDecision,
+    _data,
+    _measure,
+    evaluate_placement,
+)
 from edgebound.instances import Instance
 from edgebound.models._placement_core import wait_cut
 from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
 from edgebound.pareto.nsga import _algorithm
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, check_objectives
+from edgebound.solvers._native import quiet_highs
 
 __all__ = ["placement_nsga"]
 
@@ -102,6 +121,26 @@ _MARGIN_W = 1e-6  # the model's margin below power caps
 # loads, as shares of a queue's rate limit, at which the waiting time gets a tangent
 _CUT_SHARES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.8, 0.87, 0.92, 0.95, 0.975, 0.99, 1.0)
 _FLOOR = 1e-3  # weight every routing component keeps, so that ties go to the better routing
+
+
+def _lp(
+    cost: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    A: sparse.csc_matrix,
+) -> Any:
+    """A ``highspy.HighsLp`` (minimization) from arrays and a column-wise matrix."""
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    return lp
 
 
 class _Router:
@@ -201,10 +240,11 @@ class _Router:
         self.cheapest = np.where(np.isfinite(cheapest), np.maximum(cheapest, 1e-12), 1.0)
         self.sign = np.array([1.0 if PLACEMENT_OBJECTIVES[n] == "min" else -1.0 for n in names])
         # every decision evaluated: key -> (objectives, violation, decision, loads)
-        self.cache: dict[bytes, tuple[np.ndarray, float, dict[str, Any], np.ndarray]] = {}
+        self.cache: dict[bytes, tuple[np.ndarray, float, PlacementDecision, np.ndarray]] = {}
         self.archive: list[bytes] = []  # nondominated feasible keys, in the order found
         self.explored: set[bytes] = set()
         self.rng = np.random.default_rng(seed)
+        self.highs = quiet_highs()
 
     # ----------------------------------------------------------------- encoding and repair
 
@@ -276,7 +316,7 @@ class _Router:
             self.cuts[s, c, cap] = hit
         return hit
 
-    def route(self, X: np.ndarray, k: int) -> tuple[dict[str, Any], np.ndarray]:
+    def route(self, X: np.ndarray, k: int) -> tuple[PlacementDecision, np.ndarray]:
         """The routing LP of replicas ``X`` at weight level ``k``: decision and loads."""
         d, S, N = self.d, self.S, self.N
         lim_all = self.limits[self.rs, self.ri, self.rn, X[self.rs, self.rn]]
@@ -285,8 +325,11 @@ class _Router:
         nA, nP = len(act), len(self.pairs)
         qs, q = np.unique(rs * N + rn, return_inverse=True)
         nQ = len(qs)
-        qcap = np.full(nQ, np.inf)
-        np.minimum.at(qcap, q, lim)
+        # a queue's load stays within the least limit of the origins routed to it, which
+        # implies sum_i r_i / lim_i <= 1: the queue's row until a solution breaks a routed
+        # origin's limit there (see _settle)
+        qcap = np.zeros(nQ)
+        np.maximum.at(qcap, q, lim)
         w = self.mix(k)
         lat = "latency" in w
         nv = nA + nP + (nQ if lat else 0)
@@ -296,18 +339,12 @@ class _Router:
             cost[:nA] += w["latency"] * self.route_ms[act] / self.ms_scale
             cost[nA + nP :] = w["latency"] / self.ms_scale
         cols = np.arange(nA)
-        a_eq = sparse.coo_matrix(
-            (
-                np.ones(nA + nP),
-                (
-                    np.concatenate([self.rp[act], np.arange(nP)]),
-                    np.concatenate([cols, nA + np.arange(nP)]),
-                ),
-            ),
-            shape=(nP, nv),
-        )
-        rows, vals, cidx, rhs = [q], [np.ones(nA)], [cols], [qcap]
-        nrow = nQ
+        # rows: demand balance (equalities), queue limits, power caps, waiting tangents
+        rows = [self.rp[act], np.arange(nP), nP + q]
+        vals = [np.ones(nA), np.ones(nP), 1.0 / lim]
+        cidx = [cols, nA + np.arange(nP), cols]
+        hi = [self.lam, np.ones(nQ)]
+        nrow = nP + nQ
         on = X.sum(axis=0) > 0
         for cap_w, coef, idle in (
             (d.power_cap_w, self.dyn_cpu, d.idle_w),
@@ -324,7 +361,7 @@ class _Router:
                     rows.append(np.full(sel.size, nrow))
                     vals.append(c)
                     cidx.append(sel)
-                    rhs.append(np.array([cap_w[n] - idle[n] - _MARGIN_W]))
+                    hi.append(np.array([cap_w[n] - idle[n] - _MARGIN_W]))
                     nrow += 1
         if lat:
             J = len(_CUT_SHARES)
@@ -340,62 +377,132 @@ class _Router:
             rows.append(nrow + np.arange(nQ * J))
             vals.append(-np.ones(nQ * J))
             cidx.append(np.repeat(nA + nP + np.arange(nQ), J))
-            rhs.append(-a_cut.ravel())
+            hi.append(-a_cut.ravel())
             nrow += nQ * J
-        a_ub = sparse.coo_matrix(
+        A = sparse.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cidx))),
             shape=(nrow, nv),
         )
-        b_ub = np.concatenate(rhs)
-        # dropping least comes first; with dropped and power traded, the routing level is
-        # the share of the most that can be served that must be served at least
+        # dropping least comes first (the components cost at most 1e-3 per req/s); with
+        # dropped and power traded, the routing level is the share of the most that can
+        # be served that must be served at least
         cost *= 1e-3
         cost[nA : nA + nP] = 1.0
-        bounds: list[tuple[float, float | None]] = [(0.0, None)] * nv
-        if self.serve_all:
-            for p in range(nP):
-                bounds[nA + p] = (0.0, 0.0)
-        a_ub = a_ub.tocsr()
-        res = linprog(cost, a_ub, b_ub, a_eq.tocsr(), self.lam, bounds=bounds, method="highs")
-        if res.status != 0 and self.serve_all:
-            # not all demand can be served: drop least (the decision is then infeasible)
-            bounds = [(0.0, None)] * nv
-            res = linprog(cost, a_ub, b_ub, a_eq.tocsr(), self.lam, bounds=bounds, method="highs")
-        if "dropped" in w and res.status == 0 and k < self.levels:
-            most = float(res.x[:nA].sum())
-            row = sparse.csr_matrix((-np.ones(nA), (np.zeros(nA, dtype=int), cols)), shape=(1, nv))
-            cost[nA : nA + nP] = 0.0
-            low = linprog(
-                cost,
-                sparse.vstack([a_ub, row]).tocsr(),
-                np.append(b_ub, -most * k / self.levels),
-                a_eq.tocsr(),
-                self.lam,
-                bounds=bounds,
-                method="highs",
-            )
-            if low.status == 0:
-                res = low
-        routing: dict[str, dict[str, dict[str, float]]] = {}
-        loads = np.zeros((S, N))
-        if res.status == 0:
-            r = res.x[:nA]
-            for c in np.flatnonzero(r > 1e-9):
-                s, i, n = int(rs[c]), int(ri[c]), int(rn[c])
-                routing.setdefault(d.services[s], {}).setdefault(d.origins[i], {})[d.nodes[n]] = (
-                    float(r[c])
-                )
-            np.add.at(loads, (rs, rn), np.where(r > 1e-9, r, 0.0))
-        replicas = {
-            d.services[s]: {d.nodes[n]: int(X[s, n]) for n in range(N) if X[s, n] > 0}
-            for s in range(S)
-        }
-        return {"model": "placement", "replicas": replicas, "routing": routing}, loads
+        upper = np.full(nv, np.inf)
+        upper[:nA] = lim
+        row_hi = np.concatenate(hi)
+        row_lo = np.full(nrow, -np.inf)
+        row_lo[:nP] = self.lam
+        h = self.highs
+        lp = _lp(cost, np.zeros(nv), upper, row_lo, row_hi, A)
+        h.passModel(lp)
+        x, restricted = self._settle(h, q, lim, nP)
+        if x is not None and restricted and x[nA : nA + nP].sum() > 1e-9 * self.lam.sum():
+            # the quick restriction drops demand: restrict one queue at a time, by trial
+            h.passModel(lp)
+            y, _ = self._settle(h, q, lim, nP, careful=True)
+            if y is not None and cost @ y < cost @ x:
+                x = y
+        if "dropped" in w and x is not None and k < self.levels:
+            most = float(x[:nA].sum())
+            h.passModel(lp)
+            h.addRow(most * k / self.levels, np.inf, nA, cols.astype(np.int32), np.ones(nA))
+            h.changeColsCost(nP, (nA + np.arange(nP)).astype(np.int32), np.zeros(nP))
+            low, _ = self._settle(h, q, lim, nP)
+            if low is not None:
+                x = low
+        R = np.zeros((S, len(d.origins), N))
+        if x is not None:
+            r = x[:nA]
+            R[rs, ri, rn] = np.where(r > 1e-9, r, 0.0)
+        dec = PlacementDecision.from_arrays(self.inst, replicas=X, routing=R)
+        return dec, R.sum(axis=1)
+
+    @staticmethod
+    def _settle(
+        h: Any, q: np.ndarray, lim: np.ndarray, nP: int, careful: bool = False
+    ) -> tuple[np.ndarray | None, bool]:
+        """Solve; while a queue's load exceeds the limit of an origin routed to it, restrict
+        that queue and solve again (warm).
+
+        A queue restricted at level t keeps the origins whose limit is at least t and its
+        row becomes ``sum_i r_i <= t``; it then meets every limit, so each round restricts
+        new queues. t is one of the queue's origin limits: the one that loses the least of
+        the solution's flow (flow of the origins cut off plus load above t), for every
+        queue that breaks a limit at once; or, ``careful``, for the queue that breaks its
+        limit most, the one whose LP is best (each tried, warm). The higher t on ties.
+        Returns the primal solution (None when the LP has none) and whether a queue was
+        restricted."""
+        order = np.argsort(q, kind="stable")
+        starts = np.searchsorted(q[order], np.arange(q.max(initial=-1) + 2))
+        ok = highspy.HighsModelStatus.kOptimal
+
+        def origins(j: int) -> np.ndarray:
+            return order[starts[j] : starts[j + 1]]
+
+        def restrict(j: int, t: float) -> None:
+            mine = origins(j)
+            for c in mine[lim[mine] >= t]:
+                h.changeCoeff(nP + j, int(c), 1.0 / t)
+            cut = mine[lim[mine] < t].astype(np.int32)
+            if cut.size:
+                h.changeColsBounds(cut.size, cut, np.zeros(cut.size), np.zeros(cut.size))
+
+        def undo(j: int) -> None:
+            mine = origins(j)
+            for c in mine:
+                h.changeCoeff(nP + j, int(c), 1.0 / lim[c])
+            h.changeColsBounds(mine.size, mine.astype(np.int32), np.zeros(mine.size), lim[mine])
+
+        restricted = False
+        while True:
+            h.run()
+            if h.getModelStatus() != ok:
+                return None, restricted
+            x = np.asarray(h.getSolution().col_value)
+            r = np.where(x[: len(q)] > 1e-9, x[: len(q)], 0.0)
+            used = r > 0
+            low = np.full(len(starts) - 1, np.inf)
+            np.minimum.at(low, q[used], lim[used])
+            over = np.bincount(q, weights=r, minlength=len(low)) - low
+            bad = np.flatnonzero(over > 1e-9 * np.maximum(1.0, low))
+            if bad.size == 0:
+                return x, restricted
+            restricted = True
+            if careful:
+                j = int(bad[np.argmax(over[bad])])
+                best = (np.inf, 0.0)
+                for t in np.unique(lim[origins(j)]):
+                    restrict(j, float(t))
+                    h.run()
+                    if h.getModelStatus() == ok:
+                        value = h.getInfo().objective_function_value
+                        if value <= best[0]:
+                            best = (value, float(t))
+                    undo(j)
+                if not np.isfinite(best[0]):
+                    return None, restricted
+                restrict(j, best[1])
+                continue
+            for j in (int(v) for v in bad):
+                mine = origins(j)
+                best = (np.inf, 0.0)
+                for t in np.unique(lim[mine]):
+                    keep = lim[mine] >= t
+                    lost = r[mine][~keep].sum() + max(0.0, r[mine][keep].sum() - t)
+                    if lost <= best[0]:
+                        best = (lost, float(t))
+                restrict(j, best[1])
 
     # ----------------------------------------------------------------- evaluation and archive
 
-    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, float, dict[str, Any], np.ndarray]:
-        """Objectives (own senses), violation, decision and loads of one repaired vector."""
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, float, PlacementDecision, np.ndarray]:
+        """Objectives (own senses), violation, decision and loads of one repaired vector.
+
+        The objectives are the evaluator's (:func:`~edgebound.evaluate.placement._measure`,
+        which the evaluator computes them with); its checks run on the decisions that would
+        join the archive: the routing meets every constraint by construction, and a decision
+        they reject stays out and counts as infeasible."""
         v = np.asarray(np.rint(x), dtype=np.int64)
         X, k = v[:-1].reshape(self.S, self.N), int(v[-1])
         key = self.key(X, k)
@@ -403,30 +510,38 @@ class _Router:
         if hit is not None:
             return hit
         dec, loads = self.route(X, k)
-        ev = evaluate_placement(self.inst, dec)
-        g = 0.0 if ev.feasible else float(len(ev.violations))
+        objectives = _measure(self.inst, self.d, dec, p95=False).objectives
+        g = 0.0
         if self.serve_all:
             # what rounding of the routed sums leaves unserved is not a drop
-            dropped = float(ev.objectives["dropped"])
+            dropped = float(objectives["dropped"])
             g += dropped if dropped > 1e-9 * max(1.0, float(self.lam.sum())) else 0.0
-        F = np.array([float(ev.objectives[n]) for n in self.names])
+        F = np.array([float(objectives[n]) for n in self.names])
         if not np.all(np.isfinite(F)):
             g += 1.0
             F = np.where(np.isfinite(F), F, 1e12 * self.sign)
+        if g <= 0 and not self.dominated(F):
+            ev = evaluate_placement(self.inst, dec)
+            if ev.feasible:
+                self.admit(key, F)
+            else:
+                g = float(len(ev.violations))
         out = (F, g, dec, loads)
         self.cache[key] = out
-        if g <= 0:
-            self.admit(key, F)
         return out
 
+    def dominated(self, F: np.ndarray) -> bool:
+        """Whether an archived point dominates or equals ``F``."""
+        if not self.archive:
+            return False
+        A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
+        return bool(np.any(np.all(F * self.sign >= A, axis=1)))
+
     def admit(self, key: bytes, F: np.ndarray) -> None:
-        """Update the archive of nondominated feasible decisions with a new one."""
+        """Add a decision no archived one dominates; drop those it dominates."""
         if self.archive:
             A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
-            f = F * self.sign
-            if np.any(np.all(f >= A, axis=1)):
-                return  # dominated by or equal to an archived point
-            worse = np.all(f <= A, axis=1)
+            worse = np.all(F * self.sign <= A, axis=1)
             self.archive = [a for a, drop in zip(self.archive, worse, strict=True) if not drop]
         self.archive.append(key)
 
@@ -450,11 +565,27 @@ class _Router:
         out.append((self.fill(X, on), k))
         # switch off the node serving least per watt of idle power, alone or refilling the rest
         served = loads.sum(axis=0)
-        for n in sorted(on, key=lambda n: (served[n] / max(self.idle[n], 1e-9), n))[:2]:
+        weak = sorted(on, key=lambda n: (served[n] / max(self.idle[n], 1e-9), n))[:2]
+        for n in weak:
             Y = X.copy()
             Y[:, n] = 0
             out.append((Y, k))
             out.append((self.fill(Y, [m for m in on if m != n]), k))
+            Z = self.evacuate(X, loads, n, [m for m in on if m != n])
+            if Z is not None:
+                out.append((Z, k))
+        # a node of the previous placement back on as it was (no start), alone and in place
+        # of the weakest node on
+        back = [n for n in off if self.prev[:, n].any()]
+        if back:
+            n = min(back, key=lambda n: (self.idle[n] / self.prev[:, n].sum(), n))
+            Y = X.copy()
+            Y[:, n] = self.prev[:, n]
+            out.append((Y, k))
+            if weak:
+                Y = Y.copy()
+                Y[:, weak[0]] = 0
+                out.append((Y, k))
         # switch on the off node nearest to the demand it could serve, filled
         demand = self.d.lam
         if off:
@@ -574,22 +705,35 @@ class _Router:
             out.append((Y, k))
         return [self.repair(np.append(Y.ravel(), kk)) for Y, kk in out]
 
-    def trimmed(self, X: np.ndarray, dec: dict[str, Any], loads: np.ndarray) -> np.ndarray:
+    def evacuate(
+        self, X: np.ndarray, loads: np.ndarray, n: int, hosts: Sequence[int]
+    ) -> np.ndarray | None:
+        """Switch node n off and carry what it served elsewhere: per service, replicas are
+        added on ``hosts`` (the cheapest with room first) until the rate limits they add
+        (of the best origin) cover its load on n; None when they cannot."""
+        Y = X.copy()
+        Y[:, n] = 0
+        for s in (int(v) for v in np.flatnonzero(loads[:, n] > 0)):
+            need = float(loads[s, n])
+            while need > 0:
+                fits = [m for m in hosts if self.reach[s, m, -1] > 0 and self.room(Y, s, m)]
+                if not fits:
+                    return None
+                m = min(fits, key=lambda m: (self.price[s, m], m))
+                need -= self.reach[s, m, Y[s, m] + 1] - self.reach[s, m, Y[s, m]]
+                Y[s, m] += 1
+        return Y
+
+    def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:
         """The fewest replicas of every queue whose rate limit, for the origins routed to
         it, still carries its load."""
-        d = self.d
         T = X.copy()
-        for s_name, by_origin in dec["routing"].items():
-            s = d.services.index(s_name)
-            used: dict[int, list[int]] = {}
-            for o_name, to in by_origin.items():
-                for n_name in to:
-                    used.setdefault(d.nodes.index(n_name), []).append(d.origins.index(o_name))
-            for n, origins in used.items():
-                lim = self.limits[s, origins, n, : X[s, n] + 1].min(axis=0)
-                carries = lim >= loads[s, n] - 1e-9
-                if carries.any():
-                    T[s, n] = int(np.argmax(carries))
+        for s, n in zip(*np.nonzero(loads > 0), strict=True):
+            origins = np.flatnonzero(dec.routing[s, :, n] > 0)
+            lim = self.limits[s, origins, n, : X[s, n] + 1].min(axis=0)
+            carries = lim >= loads[s, n] - 1e-9
+            if carries.any():
+                T[s, n] = int(np.argmax(carries))
         T[(loads <= 0) & (X > 0)] = 0
         return T
 
@@ -879,7 +1023,7 @@ def placement_nsga(
     keep = nondominated(AF, senses)
     keep = keep[np.lexsort((AF[keep] * router.sign).T[::-1])]
     return ParetoFront(
-        X=[router.cache[router.archive[i]][2] for i in keep],
+        X=[router.cache[router.archive[i]][2].to_dict() for i in keep],
         F=AF[keep],
         names=names,
         senses=senses,

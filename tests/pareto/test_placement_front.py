@@ -372,6 +372,7 @@ def test_nsga_energy_migrations_shrinks_the_previous_placement_without_a_start()
 def test_nsga_counts_rounding_of_the_routed_sums_as_no_drop() -> None:
     # serving all demand, a routing whose sums fall short of the demand by rounding alone
     # (1e-13 req/s) is feasible, not a decision that drops requests
+    from edgebound.evaluate.placement import PlacementDecision
     from edgebound.pareto.placement_nsga import _Router
 
     inst = generate("continuum-random", "small", seed=0)
@@ -379,15 +380,68 @@ def test_nsga_counts_rounding_of_the_routed_sums_as_no_drop() -> None:
     x = np.append(router.prev.ravel(), 0)
     F, g, dec, loads = router.evaluate(x)
     assert g <= 0
-    by_origin = next(iter(dec["routing"].values()))
-    to = next(iter(by_origin.values()))
-    n_name = next(iter(to))
-    to[n_name] -= 1e-13  # the cached decision, as if the LP had returned it
+    R = dec.routing.copy()
+    R[tuple(np.argwhere(R > 0)[0])] -= 1e-13  # as if the LP had returned it
+    short = PlacementDecision.from_arrays(inst, replicas=dec.replicas, routing=R)
     router.cache.clear()
+    router.archive.clear()
     original = router.route
-    router.route = lambda X, k: (dec, loads)  # type: ignore[method-assign]
+    router.route = lambda X, k: (short, loads)  # type: ignore[method-assign]
     try:
         F2, g2, _, _ = router.evaluate(x)
     finally:
         router.route = original  # type: ignore[method-assign]
     assert g2 <= 0 and F2[0] == pytest.approx(F[0], rel=1e-9)
+
+
+def _two_sites() -> Any:
+    # s1 sits next to n1, s2 next to n2; s2 reaches n1 at 30 ms (a small rate limit there),
+    # s1 cannot reach n2 within the SLO. One replica on each node, mu = 100 req/s.
+    import edgebound
+
+    return edgebound.load(
+        {
+            "name": "two-sites",
+            "topology": {
+                "nodes": [
+                    {"name": n, "cpu": 4, "ram_gb": 8, "idle_power_w": 50, "dynamic_power_w": 50}
+                    for n in ("n1", "n2")
+                ],
+                "sites": [{"name": "s1"}, {"name": "s2"}],
+                "links": [
+                    {"source": "s1", "target": "n1", "latency_ms": 2},
+                    {"source": "s2", "target": "n1", "latency_ms": 30},
+                    {"source": "s2", "target": "n2", "latency_ms": 2},
+                ],
+            },
+            "services": [
+                {
+                    "name": "web",
+                    "latency_slo_ms": 62,
+                    "versions": [{"major": 1, "cpu": 1, "ram_gb": 1, "service_rate_rps": 100}],
+                }
+            ],
+            "workload": {
+                "demands": [
+                    {"service": "web", "site": "s1", "rate_rps": 40},
+                    {"service": "web", "site": "s2", "rate_rps": 5},
+                ]
+            },
+        }
+    )
+
+
+def test_nsga_routing_holds_a_queue_only_to_the_origins_routed_there() -> None:
+    # n1's queue could take s2 too, at a limit of about 6 req/s; held to that limit it could
+    # not carry s1's 40 req/s. The routing keeps n1 for s1 and serves everything.
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst = _two_sites()
+    router = _Router(inst, ("energy", "migrations"), 0, 0)
+    limits = router.limits[0, :, :, 1]  # origin x node, one replica
+    assert 0 < limits[1, 0] < 40 < limits[0, 0] and limits[0, 1] == 0
+    X = np.ones((1, 2), dtype=np.int64)
+    dec, _ = router.route(X, 0)
+    assert dec.dropped.sum() == pytest.approx(0.0, abs=1e-9)
+    assert dec.routing[0, 0, 0] == pytest.approx(40.0) and dec.routing[0, 1, 1] == pytest.approx(5)
+    assert evaluate_placement(inst, dec).feasible
