@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from edgebound.instances import Instance
 from edgebound.models._placement_core import _erlang_c
 from edgebound.mpc._layout import MPCError, _layout, _pools
+from edgebound.solvers._native import highs_lp, quiet_highs
 from edgebound.solvers._native import stdout_to_stderr as _stdout_to_stderr
 
 __all__ = ["DEFAULT_SOLVER", "SOLVERS", "MPCConfig", "MPCPlan", "MPCProblem", "default_blocks"]
@@ -533,17 +534,8 @@ class _WarmHighs:
         col_hi = np.full(A.shape[1], inf) if ub is None else np.asarray(ub, dtype=float)
         h = self.highs
         if h is None or not _same_matrix(self.matrix, A):
-            lp = highspy.HighsLp()
-            lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
-            lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, col_lo, col_hi
-            lp.row_lower_, lp.row_upper_ = lower, b
-            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            lp.a_matrix_.start_ = A.indptr
-            lp.a_matrix_.index_ = A.indices
-            lp.a_matrix_.value_ = A.data
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.passModel(lp)
+            h = quiet_highs()
+            h.passModel(highs_lp(c, col_lo, col_hi, lower, b, A))
             self.highs, self.matrix = h, A
         else:
             old_lower, old_upper, old_c, old_lo, old_hi = self.data

@@ -111,7 +111,7 @@ from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
 from edgebound.pareto.nsga import _algorithm
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, check_objectives
-from edgebound.solvers._native import quiet_highs
+from edgebound.solvers._native import highs_lp, quiet_highs
 
 __all__ = ["placement_nsga"]
 
@@ -121,26 +121,6 @@ _MARGIN_W = 1e-6  # the model's margin below power caps
 # loads, as shares of a queue's rate limit, at which the waiting time gets a tangent
 _CUT_SHARES = (0.1, 0.25, 0.4, 0.55, 0.7, 0.8, 0.87, 0.92, 0.95, 0.975, 0.99, 1.0)
 _FLOOR = 1e-3  # weight every routing component keeps, so that ties go to the better routing
-
-
-def _lp(
-    cost: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    row_lo: np.ndarray,
-    row_hi: np.ndarray,
-    A: sparse.csc_matrix,
-) -> Any:
-    """A ``highspy.HighsLp`` (minimization) from arrays and a column-wise matrix."""
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data
-    return lp
 
 
 class _Router:
@@ -394,7 +374,7 @@ class _Router:
         row_lo = np.full(nrow, -np.inf)
         row_lo[:nP] = self.lam
         h = self.highs
-        lp = _lp(cost, np.zeros(nv), upper, row_lo, row_hi, A)
+        lp = highs_lp(cost, np.zeros(nv), upper, row_lo, row_hi, A)
         h.passModel(lp)
         x, restricted = self._settle(h, q, lim, nP)
         if x is not None and restricted and x[nA : nA + nP].sum() > 1e-9 * self.lam.sum():

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 
 import highspy
+import numpy as np
+from scipy import sparse
 
 
 @contextlib.contextmanager
@@ -50,3 +52,34 @@ def quiet_highs() -> highspy.Highs:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h
+
+
+def highs_lp(
+    cost: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    A: sparse.csc_matrix,
+) -> highspy.HighsLp:
+    """A ``highspy.HighsLp`` (minimization) from arrays and a column-wise (CSC) matrix.
+
+    Examples
+    --------
+    >>> A = sparse.csc_matrix(np.array([[1.0, 1.0]]))
+    >>> h = quiet_highs()
+    >>> _ = h.passModel(highs_lp(np.array([1.0, 2.0]), np.zeros(2), np.full(2, np.inf),
+    ...                          np.array([1.0]), np.array([np.inf]), A))
+    >>> _ = h.run()
+    >>> [float(v) for v in h.getSolution().col_value]
+    [1.0, 0.0]
+    """
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    return lp
