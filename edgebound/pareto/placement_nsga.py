@@ -63,20 +63,21 @@ random.
 explored with the largest crowding distance (the extremes first) are explored: their
 neighbours are evaluated and every nondominated one joins the archive and, through the
 algorithm's survival, the population (a Pareto local search). The neighbours of a decision
-are: the routing level one up and one down; its nodes on filled; the two nodes serving least
-per watt of idle power switched off, each alone, with the others filled, and with its loads
-carried by replicas added on the others (the cheapest with room first); the node of the
-previous placement with the least idle power per replica switched back on as it was (no
-start), alone and in place of the weakest node on; the off node nearest to the demand
-switched on and filled; one replica more where utilization is highest (two
-queues); one replica fewer where a replica is dearest among the queues that one fewer still
-carries (two queues); every queue trimmed to the fewest replicas that carry its load, and
-the queue where that saves most trimmed alone; per service (the three with the dearest
-replica against their cheapest possible place), that replica moved to the cheapest place
-with room, and to the two cheapest places without, made room for by moving other services'
-replicas to their own cheapest places; one replica fewer at the two least utilized queues,
-also moved to the most utilized; and eight random moves drawn from the seed (one replica
-added, removed, moved, or swapped with another service's).
+are: the routing level one up and one down; its nodes on filled; the two nodes serving
+least per watt of idle power switched off, each alone, with the others filled, and with its
+loads carried by replicas added on the others (per service, the cheapest node with room
+first, until the rate limit added for the origins routed to it covers its load), and both
+together in that last way; the node of the previous placement with the least idle power per
+replica switched back on as it was (no start), alone and in place of the weakest node on;
+the off node nearest to the demand switched on and filled; one replica more where
+utilization is highest (two queues); one replica fewer where a replica is dearest among the
+queues that one fewer still carries (two queues); every queue trimmed to the fewest
+replicas that carry its load, and the queue where that saves most trimmed alone; per
+service (the three with the dearest replica against their cheapest possible place), that
+replica moved to the cheapest place with room, and to the two cheapest places without, made
+room for by moving other services' replicas to their own cheapest places; one replica fewer
+at the two least utilized queues, also moved to the most utilized; and eight random moves
+drawn from the seed (one replica added, removed, moved, or swapped with another service's).
 
 **Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s, computed by
 its code without its checks (which the routing meets by construction); the full evaluation,
@@ -434,21 +435,22 @@ class _Router:
                 h.changeCoeff(nP + j, int(c), 1.0 / lim[c])
             h.changeColsBounds(mine.size, mine.astype(np.int32), np.zeros(mine.size), lim[mine])
 
-        restricted = False
+        done = np.zeros(len(starts) - 1, dtype=bool)  # queues restricted
         while True:
             h.run()
             if h.getModelStatus() != ok:
-                return None, restricted
+                return None, bool(done.any())
             x = np.asarray(h.getSolution().col_value)
             r = np.where(x[: len(q)] > 1e-9, x[: len(q)], 0.0)
             used = r > 0
-            low = np.full(len(starts) - 1, np.inf)
+            low = np.full(len(done), np.inf)
             np.minimum.at(low, q[used], lim[used])
             over = np.bincount(q, weights=r, minlength=len(low)) - low
-            bad = np.flatnonzero(over > 1e-9 * np.maximum(1.0, low))
+            # a restricted queue is within its level up to HiGHS's feasibility tolerance,
+            # which the limits' margins cover; it is not restricted again
+            bad = np.flatnonzero((over > 1e-9 * np.maximum(1.0, low)) & ~done)
             if bad.size == 0:
-                return x, restricted
-            restricted = True
+                return x, bool(done.any())
             if careful:
                 j = int(bad[np.argmax(over[bad])])
                 best = (np.inf, 0.0)
@@ -461,8 +463,9 @@ class _Router:
                             best = (value, float(t))
                     undo(j)
                 if not np.isfinite(best[0]):
-                    return None, restricted
+                    return None, True
                 restrict(j, best[1])
+                done[j] = True
                 continue
             for j in (int(v) for v in bad):
                 mine = origins(j)
@@ -473,6 +476,7 @@ class _Router:
                     if lost <= best[0]:
                         best = (lost, float(t))
                 restrict(j, best[1])
+                done[j] = True
 
     # ----------------------------------------------------------------- evaluation and archive
 
@@ -551,7 +555,11 @@ class _Router:
             Y[:, n] = 0
             out.append((Y, k))
             out.append((self.fill(Y, [m for m in on if m != n]), k))
-            Z = self.evacuate(X, loads, n, [m for m in on if m != n])
+            Z = self.evacuate(X, self.cache[key][2], [n], [m for m in on if m != n])
+            if Z is not None:
+                out.append((Z, k))
+        if len(weak) == 2:
+            Z = self.evacuate(X, self.cache[key][2], weak, [m for m in on if m not in weak])
             if Z is not None:
                 out.append((Z, k))
         # a node of the previous placement back on as it was (no start), alone and in place
@@ -686,22 +694,26 @@ class _Router:
         return [self.repair(np.append(Y.ravel(), kk)) for Y, kk in out]
 
     def evacuate(
-        self, X: np.ndarray, loads: np.ndarray, n: int, hosts: Sequence[int]
+        self, X: np.ndarray, dec: PlacementDecision, nodes: Sequence[int], hosts: Sequence[int]
     ) -> np.ndarray | None:
-        """Switch node n off and carry what it served elsewhere: per service, replicas are
-        added on ``hosts`` (the cheapest with room first) until the rate limits they add
-        (of the best origin) cover its load on n; None when they cannot."""
+        """Switch ``nodes`` off and carry what they served elsewhere: per service and node,
+        replicas are added on ``hosts`` (the cheapest with room first) until the rate limit
+        they add, for the origins routed to that node, covers its load there; None when
+        they cannot."""
         Y = X.copy()
-        Y[:, n] = 0
-        for s in (int(v) for v in np.flatnonzero(loads[:, n] > 0)):
-            need = float(loads[s, n])
-            while need > 0:
-                fits = [m for m in hosts if self.reach[s, m, -1] > 0 and self.room(Y, s, m)]
-                if not fits:
-                    return None
-                m = min(fits, key=lambda m: (self.price[s, m], m))
-                need -= self.reach[s, m, Y[s, m] + 1] - self.reach[s, m, Y[s, m]]
-                Y[s, m] += 1
+        Y[:, nodes] = 0
+        for n in nodes:
+            for s in (int(v) for v in np.flatnonzero(dec.routing[:, :, n].sum(axis=1) > 0)):
+                origins = np.flatnonzero(dec.routing[s, :, n] > 0)
+                lim = self.limits[s, origins].min(axis=0)  # (N, C + 1)
+                need = float(dec.routing[s, :, n].sum())
+                while need > 0:
+                    fits = [m for m in hosts if lim[m, -1] > 0 and self.room(Y, s, m)]
+                    if not fits:
+                        return None
+                    m = min(fits, key=lambda m: (self.price[s, m], m))
+                    need -= lim[m, Y[s, m] + 1] - lim[m, Y[s, m]]
+                    Y[s, m] += 1
         return Y
 
     def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:

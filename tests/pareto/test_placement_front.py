@@ -445,3 +445,19 @@ def test_nsga_routing_holds_a_queue_only_to_the_origins_routed_there() -> None:
     assert dec.dropped.sum() == pytest.approx(0.0, abs=1e-9)
     assert dec.routing[0, 0, 0] == pytest.approx(40.0) and dec.routing[0, 1, 1] == pytest.approx(5)
     assert evaluate_placement(inst, dec).feasible
+
+
+def test_nsga_evacuate_moves_a_nodes_load_to_the_hosts() -> None:
+    # n2 serves s2's 5 req/s; carried to n1, whose limit for s2 (30 ms away) is lower
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst = _two_sites()
+    router = _Router(inst, ("energy", "migrations"), 0, 0)
+    X = np.ones((1, 2), dtype=np.int64)
+    dec, _ = router.route(X, 0)
+    Y = router.evacuate(X, dec, [1], [0])
+    assert Y is not None and Y[0, 1] == 0 and Y[0, 0] > X[0, 0]
+    # the limit added at n1 for s2 covers s2's load
+    added = router.limits[0, 1, 0, Y[0, 0]] - router.limits[0, 1, 0, X[0, 0]]
+    assert added >= 5.0
+    assert router.evacuate(X, dec, [0, 1], []) is None  # nowhere to go
