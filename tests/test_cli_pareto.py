@@ -200,3 +200,32 @@ def test_pareto_placement_infeasible_exits_3(tmp_path: Path) -> None:
     save(load(doc), path)
     code, _, err = run("pareto", str(path), "-m", "placement", "--objectives", "cost,energy")
     assert code == EXIT_INFEASIBLE and "infeasible" in err
+
+
+def test_pareto_interrupted_writes_the_front_found_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgebound.pareto.nsga as nsga
+
+    real = nsga.mmv_nsga
+
+    def interrupted(*args: object, **kwargs: object) -> ParetoFront:
+        def stop(done: int, total: int) -> None:
+            if done == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": stop})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nsga, "mmv_nsga", interrupted)
+    path = tmp_path / "front.json"
+    code, _, err = run("pareto", "gentzen-star4", *NSGA, "-o", str(path))
+    assert code == 130 and "interrupted after 2 of 5 generations" in err
+    front = ParetoFront.from_json(path)
+    assert len(front) >= 1 and front.stats["interrupted"] is True
+
+    def nothing(*args: object, **kwargs: object) -> ParetoFront:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nsga, "mmv_nsga", nothing)
+    code, _, err = run("pareto", "gentzen-star4", *NSGA)
+    assert code == 130 and "nothing written" in err

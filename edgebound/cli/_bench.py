@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgebound.cli._app import (
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
     JsonOption,
     _command,
@@ -20,8 +21,6 @@ from edgebound.cli._app import (
     _echo_err,
     _emit_json,
 )
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class _Backend(enum.StrEnum):

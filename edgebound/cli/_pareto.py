@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edgebound.cli._app import (
     EXIT_INFEASIBLE,
+    EXIT_INTERRUPTED,
     InstanceArg,
     JsonOption,
     OutOption,
@@ -153,46 +155,66 @@ def _pareto(
     inst = load(instance)
     front: ParetoFront
     algorithm: Any = method.value
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        transient=True,
+        disable=json_out or method is _Method.exact,
+    )
+    task = bar.add_task(f"{method.value} generations")
+
+    def tick(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
     try:
-        if method is _Method.exact and placement:
-            from edgebound.pareto.placement import placement_front
+        with bar:
+            if method is _Method.exact and placement:
+                from edgebound.pareto.placement import placement_front
 
-            front = placement_front(
-                inst, names, grid_points=grid_points, delta=delta, time_limit=time_limit
-            )
-        elif method is _Method.exact:
-            from edgebound.pareto.mmv import mmv_front
+                front = placement_front(
+                    inst, names, grid_points=grid_points, delta=delta, time_limit=time_limit
+                )
+            elif method is _Method.exact:
+                from edgebound.pareto.mmv import mmv_front
 
-            front = mmv_front(
-                inst, names, delta=delta, grid_points=grid_points, time_limit=time_limit
-            )
-        elif placement:
-            from edgebound.pareto.placement_nsga import placement_nsga
+                front = mmv_front(
+                    inst, names, delta=delta, grid_points=grid_points, time_limit=time_limit
+                )
+            elif placement:
+                from edgebound.pareto.placement_nsga import placement_nsga
 
-            front = placement_nsga(
-                inst,
-                names,
-                pop_size=40 if pop_size is None else pop_size,
-                generations=50 if generations is None else generations,
-                seed=seed,
-                algorithm=algorithm,
-            )
-        else:
-            from edgebound.pareto.nsga import mmv_nsga
+                front = placement_nsga(
+                    inst,
+                    names,
+                    pop_size=40 if pop_size is None else pop_size,
+                    generations=50 if generations is None else generations,
+                    seed=seed,
+                    algorithm=algorithm,
+                    progress=tick,
+                )
+            else:
+                from edgebound.pareto.nsga import mmv_nsga
 
-            front = mmv_nsga(
-                inst,
-                names,
-                pop_size=100 if pop_size is None else pop_size,
-                generations=200 if generations is None else generations,
-                seed=seed,
-                algorithm=algorithm,
-            )
+                front = mmv_nsga(
+                    inst,
+                    names,
+                    pop_size=100 if pop_size is None else pop_size,
+                    generations=200 if generations is None else generations,
+                    seed=seed,
+                    algorithm=algorithm,
+                    progress=tick,
+                )
     except InfeasibleError as exc:
         if json_out:
             _emit_json({"instance": inst.name, "status": "infeasible", "message": str(exc)})
         _echo_err(f"infeasible: {exc}")
         raise typer.Exit(EXIT_INFEASIBLE) from None
+    except KeyboardInterrupt:
+        _echo_err("interrupted before a feasible decision was found; nothing written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     doc = {"instance": inst.name, "model": model.value} | front.to_dict()
     if output is not None:
         _write(Path(output), json.dumps(_jsonable(doc), indent=2) + "\n")
@@ -200,6 +222,7 @@ def _pareto(
         _plot(front, plot)
     if json_out:
         _emit_json(doc)
+        _interrupted(front)
         return
     con = _console()
     kind = "exact" if front.exact else "approximate"
@@ -214,6 +237,18 @@ def _pareto(
     for path in (output, plot):
         if path is not None:
             _echo_err(f"wrote {path}")
+    _interrupted(front)
+
+
+def _interrupted(front: ParetoFront) -> None:
+    """Exit 130 after the output when the run was interrupted (its front is what was found)."""
+    stats = front.stats
+    if stats.get("interrupted"):
+        _echo_err(
+            f"interrupted after {stats['generations_done']} of {stats['generations']} "
+            "generations: the front is what was found by then"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _read_json(path: Path, what: str) -> Any:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -535,6 +535,7 @@ def mmv_nsga(
     seed: int = 0,
     algorithm: Literal["nsga2", "nsga3"] = "nsga2",
     partitions: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """An approximate Pareto front of the static MMV problem by NSGA-II or NSGA-III.
 
@@ -554,16 +555,23 @@ def mmv_nsga(
     partitions : int, optional
         Das-Dennis partitions of NSGA-III (default: 12 for two objectives, 6 for three, 4 for
         four).
+    progress : callable, optional
+        Called as ``progress(done, generations)`` after the initial population (``done`` 0)
+        and after each generation.
 
     Returns
     -------
     ParetoFront
         ``method`` is the algorithm, ``exact`` False; decisions in the evaluator's plain form;
         objectives in their own senses, as the evaluator computes them. ``stats`` has the
-        seed, generations, population size, evaluations and seconds.
+        seed, generations, ``generations_done``, ``interrupted``, population size,
+        evaluations and seconds. A KeyboardInterrupt (Ctrl-C, or raised by ``progress``)
+        ends the run with the front found so far (``interrupted`` True).
 
     Raises
     ------
+    KeyboardInterrupt
+        When interrupted before any feasible decision was found.
     InfeasibleError
         If some service has no version that can serve its load in the capacity available.
     EdgeboundError
@@ -593,16 +601,16 @@ def mmv_nsga(
     units = tuple(_OBJECTIVES[n][1] for n in names)
     sign = np.array([1.0 if s == "min" else -1.0 for s in senses])
 
-    from pymoo.optimize import minimize
-
     t = _tables(instance)
     parts = _pymoo_parts(t, names, sign)
     problem = parts.pop("problem")
     algo = _algorithm(algorithm, len(names), pop_size, partitions, parts)
-    minimize(problem, algo, ("n_gen", generations + 1), seed=seed, verbose=False)
+    done, interrupted = _run(problem, algo, generations, seed, progress)
 
     AX, AF = problem.archive_X, problem.archive_F
     if len(AF) == 0:
+        if interrupted:
+            raise KeyboardInterrupt
         raise EdgeboundError(
             f"{algorithm}: no feasible decision found in {generations} generations; "
             "try more generations or a larger population"
@@ -634,11 +642,40 @@ def mmv_nsga(
             "instance": instance.name,
             "seed": seed,
             "generations": generations,
+            "generations_done": done,
+            "interrupted": interrupted,
             "pop_size": int(algo.pop_size),
             "evaluations": problem.evaluations,
             "seconds": time.perf_counter() - t0,
         },
     )
+
+
+def _run(
+    problem: Any,
+    algo: Any,
+    generations: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+    after: Callable[[], None] | None = None,
+) -> tuple[int, bool]:
+    """Run ``algo`` for the initial population and ``generations`` more, calling ``after``
+    then ``progress(done, generations)`` after each; a KeyboardInterrupt (also one raised by
+    ``progress``) stops the run. Returns the last generation done (-1: none) and whether
+    the run was interrupted."""
+    algo.setup(problem, termination=("n_gen", generations + 1), seed=seed, verbose=False)
+    done = -1
+    try:
+        while algo.has_next():
+            algo.next()
+            if after is not None:
+                after()
+            done += 1
+            if progress is not None:
+                progress(done, generations)
+    except KeyboardInterrupt:
+        return done, True
+    return done, False
 
 
 def _algorithm(

@@ -91,7 +91,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import highspy
@@ -110,7 +110,7 @@ from edgebound.instances import Instance
 from edgebound.models._placement_core import wait_cut
 from edgebound.models.placement import rate_limits
 from edgebound.pareto.front import ParetoFront, nondominated
-from edgebound.pareto.nsga import _algorithm
+from edgebound.pareto.nsga import _algorithm, _run
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, check_objectives
 from edgebound.solvers._native import highs_lp, quiet_highs
 
@@ -921,6 +921,7 @@ def placement_nsga(
     partitions: int | None = None,
     local_search: int = 4,
     levels: int = 8,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """An approximate Pareto front of the static placement model by NSGA-II or NSGA-III.
 
@@ -948,18 +949,25 @@ def placement_nsga(
     levels : int
         Routing levels above 0: the resolution of the routing's trade-off between latency
         and power, or dropped and power (unused for other objectives).
+    progress : callable, optional
+        Called as ``progress(done, generations)`` after the initial population (``done`` 0)
+        and after each generation (its local search included).
 
     Returns
     -------
     ParetoFront
         ``method`` is the algorithm, ``exact`` False; decisions in the evaluator's plain form,
         objective vectors the evaluator's, sorted by the first column. ``stats`` has the
-        seed, generations, population size, evaluations (by pymoo), distinct decisions
-        routed (pymoo's and the local search's), ``local_search``, ``levels`` (0 when
-        unused) and seconds.
+        seed, generations, ``generations_done``, ``interrupted``, population size,
+        evaluations (by pymoo), distinct decisions routed (pymoo's and the local search's),
+        ``local_search``, ``levels`` (0 when unused) and seconds. A KeyboardInterrupt
+        (Ctrl-C, or raised by ``progress``) ends the run with the front found so far
+        (``interrupted`` True).
 
     Raises
     ------
+    KeyboardInterrupt
+        When interrupted before any feasible decision was found.
     EdgeboundError
         On bad objectives or parameters, or when no evaluated decision is feasible.
 
@@ -989,9 +997,8 @@ def placement_nsga(
     parts = _pymoo_parts(router)
     problem = parts.pop("problem")
     algo = _algorithm(algorithm, len(names), pop_size, partitions, parts)
-    algo.setup(problem, termination=("n_gen", generations + 1), seed=seed, verbose=False)
-    while algo.has_next():
-        algo.next()
+
+    def local() -> None:
         found = router.improve(local_search, 8)
         if found:
             # the local search's new nondominated decisions join the population
@@ -1005,7 +1012,10 @@ def placement_nsga(
                 random_state=algo.random_state,
             )
 
+    done, interrupted = _run(problem, algo, generations, seed, progress, local)
     if not router.archive:
+        if interrupted:
+            raise KeyboardInterrupt
         raise EdgeboundError(
             f"{algorithm}: no feasible decision found in {generations} generations; "
             "try more generations or a larger population"
@@ -1027,6 +1037,8 @@ def placement_nsga(
             "instance": instance.name,
             "seed": seed,
             "generations": generations,
+            "generations_done": done,
+            "interrupted": interrupted,
             "pop_size": int(algo.pop_size),
             "evaluations": problem.evaluations,
             "decisions_routed": len(router.cache),

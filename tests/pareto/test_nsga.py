@@ -149,3 +149,22 @@ def test_hypervolume_on_a_medium_instance() -> None:
     inst = generate("mmv-random", "medium", seed=0)
     ratio = _hv_ratio(inst, {"delta": 1e-3}, {"pop_size": 100, "generations": 200})
     assert ratio >= 0.99
+
+
+def test_mmv_nsga_progress_and_interrupt() -> None:
+    from edgebound.instances import load
+    from edgebound.pareto.nsga import mmv_nsga
+
+    inst = load("gentzen-star4")
+    seen: list[tuple[int, int]] = []
+    mmv_nsga(inst, pop_size=12, generations=3, seed=1, progress=lambda *a: seen.append(a))
+    assert seen == [(g, 3) for g in range(4)]
+
+    def stop(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    cut = mmv_nsga(inst, pop_size=12, generations=3, seed=1, progress=stop)
+    one = mmv_nsga(inst, pop_size=12, generations=1, seed=1)
+    assert cut.stats["interrupted"] is True and cut.stats["generations_done"] == 1
+    assert cut.F.tolist() == one.F.tolist()

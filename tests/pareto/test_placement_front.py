@@ -461,3 +461,36 @@ def test_nsga_evacuate_moves_a_nodes_load_to_the_hosts() -> None:
     added = router.limits[0, 1, 0, Y[0, 0]] - router.limits[0, 1, 0, X[0, 0]]
     assert added >= 5.0
     assert router.evacuate(X, dec, [0, 1], []) is None  # nowhere to go
+
+
+def test_nsga_reports_progress_and_an_interrupt_keeps_the_front_found() -> None:
+    inst = tiny(1)
+    seen: list[tuple[int, int]] = []
+    full = placement_nsga(
+        inst,
+        ("cost", "energy"),
+        pop_size=16,
+        generations=4,
+        seed=3,
+        progress=lambda *a: seen.append(a),
+    )
+    assert seen == [(g, 4) for g in range(5)]
+    assert full.stats["generations_done"] == 4 and full.stats["interrupted"] is False
+
+    def stop(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    cut = placement_nsga(
+        inst, ("cost", "energy"), pop_size=16, generations=4, seed=3, progress=stop
+    )
+    two = placement_nsga(inst, ("cost", "energy"), pop_size=16, generations=2, seed=3)
+    assert cut.stats["interrupted"] is True and cut.stats["generations_done"] == 2
+    assert cut.F.tolist() == two.F.tolist() and cut.X == two.X  # what two generations find
+
+    def at_once(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    inst0 = generate("continuum-random", "small", seed=0)
+    early = placement_nsga(inst0, ("cost", "energy"), pop_size=8, generations=3, progress=at_once)
+    assert early.stats["generations_done"] == 0 and len(early) >= 1
