@@ -228,4 +228,32 @@ def test_pareto_interrupted_writes_the_front_found_and_exits_130(
 
     monkeypatch.setattr(nsga, "mmv_nsga", nothing)
     code, _, err = run("pareto", "gentzen-star4", *NSGA)
-    assert code == 130 and "nothing written" in err
+    assert code == 130 and "before a feasible decision" in err
+
+    import edgebound.pareto.mmv as mmv
+
+    monkeypatch.setattr(mmv, "mmv_front", nothing)
+    code, _, err = run("pareto", "gentzen-star4", "--method", "exact")
+    assert code == 130 and "exact front was not finished" in err
+
+
+def test_pareto_placement_exact_interrupted_keeps_the_points(
+    continuum: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgebound.pareto.placement as placement
+
+    real = placement.placement_front
+
+    def interrupted(*args: object, **kwargs: object) -> ParetoFront:
+        def stop(points: int, solves: int) -> None:
+            if points == 3:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": stop})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(placement, "placement_front", interrupted)
+    args = ["pareto", str(continuum), "--model", "placement", "--objectives", "power,dropped"]
+    code, out, err = run(*args, "--grid-points", "5", "--json")
+    assert code == 130 and "interrupted after 3 points" in err
+    doc = json.loads(out)
+    assert doc["exact"] is False and doc["stats"]["interrupted"] is True and len(doc["F"]) == 3

@@ -162,12 +162,15 @@ def _pareto(
         TimeRemainingColumn(),
         console=_console(),
         transient=True,
-        disable=json_out or method is _Method.exact,
+        disable=json_out or (method is _Method.exact and not placement),
     )
-    task = bar.add_task(f"{method.value} generations")
+    task = bar.add_task(f"{method.value} generations", total=None)
 
     def tick(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
+
+    def found(points: int, solves: int) -> None:
+        bar.update(task, description=f"exact: {points} points, {solves} solves")
 
     try:
         with bar:
@@ -175,7 +178,12 @@ def _pareto(
                 from edgebound.pareto.placement import placement_front
 
                 front = placement_front(
-                    inst, names, grid_points=grid_points, delta=delta, time_limit=time_limit
+                    inst,
+                    names,
+                    grid_points=grid_points,
+                    delta=delta,
+                    time_limit=time_limit,
+                    progress=found,
                 )
             elif method is _Method.exact:
                 from edgebound.pareto.mmv import mmv_front
@@ -213,7 +221,10 @@ def _pareto(
         _echo_err(f"infeasible: {exc}")
         raise typer.Exit(EXIT_INFEASIBLE) from None
     except KeyboardInterrupt:
-        _echo_err("interrupted before a feasible decision was found; nothing written")
+        if method is _Method.exact:
+            _echo_err("interrupted: the exact front was not finished; nothing written")
+        else:
+            _echo_err("interrupted before a feasible decision was found; nothing written")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     doc = {"instance": inst.name, "model": model.value} | front.to_dict()
     if output is not None:
@@ -244,10 +255,12 @@ def _interrupted(front: ParetoFront) -> None:
     """Exit 130 after the output when the run was interrupted (its front is what was found)."""
     stats = front.stats
     if stats.get("interrupted"):
-        _echo_err(
-            f"interrupted after {stats['generations_done']} of {stats['generations']} "
-            "generations: the front is what was found by then"
+        done = (
+            f"{stats['generations_done']} of {stats['generations']} generations"
+            if "generations_done" in stats
+            else f"{len(front)} points ({stats.get('solves', '?')} solves)"
         )
+        _echo_err(f"interrupted after {done}: the front is what was found by then")
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

@@ -41,7 +41,7 @@ so a front over either is a front over the decisions that drop nothing; ``droppe
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -232,6 +232,7 @@ def placement_front(
     delta: float = 1e-6,
     time_limit: float | None = None,
     mip_gap: float = 1e-6,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """The exact Pareto front of the static placement model over two objectives.
 
@@ -255,6 +256,9 @@ def placement_front(
         payoff table raises :class:`~edgebound.errors.SolverError`.
     mip_gap : float
         Relative gap at which a subproblem counts as solved to optimality.
+    progress : callable, optional
+        Called as ``progress(points, solves)`` after each point of the payoff table and of
+        the epsilon sweep.
 
     Returns
     -------
@@ -262,10 +266,14 @@ def placement_front(
         ``method == "exact"``; ``exact`` True when every subproblem was proven optimal.
         Decisions in the evaluator's plain form, objective vectors the evaluator's, sorted
         by the first column. ``stats`` says ``mode`` (``"complete"`` or ``"grid"``), the
-        constrained objective, solves, cut rounds, seconds and the payoff table.
+        constrained objective, solves, cut rounds, seconds, the payoff table and
+        ``interrupted``: a KeyboardInterrupt (Ctrl-C, or raised by ``progress``) during the
+        epsilon sweep ends it with the points found so far (``exact`` False).
 
     Raises
     ------
+    KeyboardInterrupt
+        When interrupted during the payoff table (no front yet).
     EdgeboundError
         On bad objectives or parameters.
     InfeasibleError
@@ -317,20 +325,28 @@ def placement_front(
     grid = [worst - k * step for k in range(grid_points)] if mode == "grid" else []
     close = tol * max(1.0, abs(best)) * 10
     reached = worst
-    while True:
-        if mode == "complete":
-            e = reached - step
-        else:
-            e = next((g for g in grid if g < reached - close), best)
-        if e <= best + close:
-            break  # the point with the best constrained value is the payoff table's
-        st.bound(second, e)
-        res = st.lexicographic(first, second, tol)
-        st.bound(second, None)
-        if res is None:
-            break  # every tighter bound is infeasible too (or no solution in time: inexact)
-        found.append(res)
-        reached = min(st.value(res, second), e)
+    interrupted = False
+    try:
+        if progress is not None:
+            progress(len(found), st.solves)
+        while True:
+            if mode == "complete":
+                e = reached - step
+            else:
+                e = next((g for g in grid if g < reached - close), best)
+            if e <= best + close:
+                break  # the point with the best constrained value is the payoff table's
+            st.bound(second, e)
+            res = st.lexicographic(first, second, tol)
+            st.bound(second, None)
+            if res is None:
+                break  # every tighter bound is infeasible too (or no solution in time: inexact)
+            found.append(res)
+            reached = min(st.value(res, second), e)
+            if progress is not None:
+                progress(len(found), st.solves)
+    except KeyboardInterrupt:
+        interrupted = True
     F = np.array(
         [[float(r.evaluation.objectives[n]) for n in names] for r in found if r.evaluation]
     )
@@ -355,6 +371,7 @@ def placement_front(
         "unsolved": len(st.unsolved),
         "mip_gap": mip_gap,
         "payoff": payoff,
+        "interrupted": interrupted,
         "seconds": time.perf_counter() - t0,
     }
     return ParetoFront(
@@ -364,6 +381,6 @@ def placement_front(
         senses=senses,
         units=tuple(PLACEMENT_UNITS[n] for n in names),
         method="exact",
-        exact=st.all_optimal,
+        exact=st.all_optimal and not interrupted,
         stats=stats,
     )

@@ -494,3 +494,21 @@ def test_nsga_reports_progress_and_an_interrupt_keeps_the_front_found() -> None:
     inst0 = generate("continuum-random", "small", seed=0)
     early = placement_nsga(inst0, ("cost", "energy"), pop_size=8, generations=3, progress=at_once)
     assert early.stats["generations_done"] == 0 and len(early) >= 1
+
+
+def test_exact_front_progress_and_an_interrupt_keeps_the_points_found() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    seen: list[tuple[int, int]] = []
+    full = placement_front(
+        inst, ("power", "dropped"), grid_points=5, progress=lambda *a: seen.append(a)
+    )
+    assert [p for p, _ in seen] == list(range(2, len(seen) + 2)) and seen[-1][0] >= len(full)
+    assert full.exact and full.stats["interrupted"] is False
+
+    def stop(points: int, solves: int) -> None:
+        if points == 3:
+            raise KeyboardInterrupt
+
+    cut = placement_front(inst, ("power", "dropped"), grid_points=5, progress=stop)
+    assert cut.stats["interrupted"] is True and not cut.exact
+    assert len(cut) == 3 and all(row.tolist() in full.F.tolist() for row in cut.F)
