@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperCommand
 
 from edgebound import __version__
@@ -68,6 +69,20 @@ def _jsonable(x: Any) -> Any:
 
 def _console() -> Console:
     return Console(highlight=False)
+
+
+def _progress(quiet: bool) -> Progress:
+    """A transient progress bar (description, bar, done of total, time left); ``quiet``
+    disables it (e.g. under ``--json``)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        transient=True,
+        disable=quiet,
+    )
 
 
 # Taken from typer rather than click: recent typer versions carry their own copy of click.

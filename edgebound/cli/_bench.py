@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edgebound.cli._app import (
@@ -20,6 +19,7 @@ from edgebound.cli._app import (
     _console,
     _echo_err,
     _emit_json,
+    _progress,
 )
 
 
@@ -135,15 +135,7 @@ def _bench(
     if dry_run:
         _dry_run(exp, out, json_out)
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=_console(),
-        transient=True,
-        disable=json_out,
-    ) as bar:
+    with _progress(json_out) as bar:
         task = bar.add_task(exp.name, total=len(exp.runs))
 
         def progress(done: int, total: int, record: dict[str, Any] | None) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edgebound.cli._app import (
@@ -24,6 +23,7 @@ from edgebound.cli._app import (
     _emit_json,
     _InputError,
     _jsonable,
+    _progress,
     _write,
 )
 from edgebound.errors import EdgeboundError, InfeasibleError
@@ -155,15 +155,7 @@ def _pareto(
     inst = load(instance)
     front: ParetoFront
     algorithm: Any = method.value
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=_console(),
-        transient=True,
-        disable=json_out or (method is _Method.exact and not placement),
-    )
+    bar = _progress(json_out or (method is _Method.exact and not placement))
     task = bar.add_task(f"{method.value} generations", total=None)
 
     def tick(done: int, total: int) -> None:

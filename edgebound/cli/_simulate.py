@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from edgebound.cli._app import (
@@ -21,6 +20,7 @@ from edgebound.cli._app import (
     _echo_err,
     _emit_json,
     _jsonable,
+    _progress,
     _write,
 )
 from edgebound.errors import EdgeboundError
@@ -51,18 +51,6 @@ ConfidenceOption = Annotated[
 NoScalingOption = Annotated[
     bool, typer.Option("--no-scaling", help="Fixed replicas: no monitoring-based scaler.")
 ]
-
-
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=_console(),
-        transient=True,
-        disable=quiet,
-    )
 
 
 def _check_load(load: float | None) -> None:
