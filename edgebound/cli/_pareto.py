@@ -156,7 +156,8 @@ def _pareto(
     front: ParetoFront
     algorithm: Any = method.value
     bar = _progress(json_out or (method is _Method.exact and not placement))
-    task = bar.add_task(f"{method.value} generations", total=None)
+    first = "exact: payoff table" if method is _Method.exact else f"{method.value} generations"
+    task = bar.add_task(first, total=None)
 
     def tick(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
