@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -202,21 +203,26 @@ def test_pareto_placement_infeasible_exits_3(tmp_path: Path) -> None:
     assert code == EXIT_INFEASIBLE and "infeasible" in err
 
 
+def _interrupted_at(real: Any, count: int) -> Any:
+    """``real`` with a progress callback that interrupts when its first argument (generations
+    done, or points found) reaches ``count``."""
+
+    def run_(*args: Any, **kwargs: Any) -> ParetoFront:
+        def stop(done: int, _: int) -> None:
+            if done == count:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": stop})
+
+    return run_
+
+
 def test_pareto_interrupted_writes_the_front_found_and_exits_130(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import edgebound.pareto.nsga as nsga
 
-    real = nsga.mmv_nsga
-
-    def interrupted(*args: object, **kwargs: object) -> ParetoFront:
-        def stop(done: int, total: int) -> None:
-            if done == 2:
-                raise KeyboardInterrupt
-
-        return real(*args, **{**kwargs, "progress": stop})  # type: ignore[arg-type]
-
-    monkeypatch.setattr(nsga, "mmv_nsga", interrupted)
+    monkeypatch.setattr(nsga, "mmv_nsga", _interrupted_at(nsga.mmv_nsga, 2))
     path = tmp_path / "front.json"
     code, _, err = run("pareto", "gentzen-star4", *NSGA, "-o", str(path))
     assert code == 130 and "interrupted after 2 of 5 generations" in err
@@ -242,16 +248,7 @@ def test_pareto_placement_exact_interrupted_keeps_the_points(
 ) -> None:
     import edgebound.pareto.placement as placement
 
-    real = placement.placement_front
-
-    def interrupted(*args: object, **kwargs: object) -> ParetoFront:
-        def stop(points: int, solves: int) -> None:
-            if points == 3:
-                raise KeyboardInterrupt
-
-        return real(*args, **{**kwargs, "progress": stop})  # type: ignore[arg-type]
-
-    monkeypatch.setattr(placement, "placement_front", interrupted)
+    monkeypatch.setattr(placement, "placement_front", _interrupted_at(placement.placement_front, 3))
     args = ["pareto", str(continuum), "--model", "placement", "--objectives", "power,dropped"]
     code, out, err = run(*args, "--grid-points", "5", "--json")
     assert code == 130 and "interrupted after 3 points" in err

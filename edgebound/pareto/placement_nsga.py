@@ -514,18 +514,21 @@ class _Router:
         self.cache[key] = out
         return out
 
+    def archived(self) -> np.ndarray:
+        """The archive's objective vectors, all to be minimized (one row per decision)."""
+        return (
+            np.array([self.cache[a][0] for a in self.archive]).reshape(-1, len(self.names))
+            * self.sign
+        )
+
     def dominated(self, F: np.ndarray) -> bool:
         """Whether an archived point dominates or equals ``F``."""
-        if not self.archive:
-            return False
-        A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
-        return bool(np.any(np.all(F * self.sign >= A, axis=1)))
+        return bool(np.any(np.all(F * self.sign >= self.archived(), axis=1)))
 
     def admit(self, key: bytes, F: np.ndarray) -> None:
         """Add a decision no archived one dominates; drop those it dominates."""
         if self.archive:
-            A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
-            worse = np.all(F * self.sign <= A, axis=1)
+            worse = np.all(F * self.sign <= self.archived(), axis=1)
             self.archive = [a for a, drop in zip(self.archive, worse, strict=True) if not drop]
         self.archive.append(key)
 
@@ -760,7 +763,7 @@ class _Router:
         todo = [a for a in self.archive if a not in self.explored]
         if not todo or members <= 0:
             return []
-        A = np.array([self.cache[a][0] for a in self.archive]) * self.sign
+        A = self.archived()
         crowd = np.zeros(len(A))
         for col in A.T:
             order = np.argsort(col, kind="stable")
