@@ -16,6 +16,7 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
@@ -266,6 +267,14 @@ def _solve_once(
                 f"the evaluator's {model.objective_name} ({referee:.9g}) differs from the "
                 f"solver's objective ({objective:.9g})"
             )
+        if not evaluation.feasible and objective is not None:
+            polished = _polish(model, threads, objective)
+            if polished is not None:
+                objective, decision, evaluation = polished
+                notes.append(
+                    "the solver's values met the rows only to its tolerances: the integers "
+                    "were fixed and the continuous part solved again"
+                )
         if not evaluation.feasible:
             notes.append(f"the evaluator found {len(evaluation.violations)} violation(s)")
     result = SolveResult(
@@ -286,6 +295,60 @@ def _solve_once(
         notes=tuple(notes),
     )
     return result
+
+
+def _polish(
+    model: BuiltModel, threads: int | None, objective: float
+) -> tuple[float, dict[str, Any], Any] | None:
+    """The loaded solution with its integers fixed and its continuous part solved again.
+
+    A MIP solution may meet its rows only to HiGHS's tolerances: a binary at 1e-7 counts as
+    0 but still lends its row coefficient (a unary replica step its rate limit), so a
+    decoded decision can exceed a limit by more than the model's safety margins. With every
+    integer variable fixed at its rounded value, the LP that is left meets the rows to its
+    own (tighter) tolerance. The polished solution is returned, and loaded, only if the
+    evaluator finds it feasible and its objective is within 1e-6 (relative) of
+    ``objective``; otherwise the loaded values are restored and None is returned.
+    """
+    m = model.pyomo
+    variables = list(m.component_data_objects(pyo.Var, active=True))
+    saved = ComponentMap((v, v.value) for v in variables)
+    ints = [v for v in variables if v.is_integer() and not v.fixed and v.value is not None]
+    if not ints:
+        return None
+    for v in ints:
+        v.fix(round(v.value))
+    try:
+        res = Highs().solve(
+            m,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+            solver_options=_options(1e-9, threads, False),
+        )
+        if res.solution_status is not SolutionStatus.optimal or res.incumbent_objective is None:
+            return None
+        value = float(res.incumbent_objective)
+        if abs(value - objective) > 1e-6 * max(1.0, abs(objective)):
+            return None
+        res.solution_loader.load_vars()
+        decision = model.decode(m)
+        evaluation = (
+            model.evaluate(decision)
+            if model.evaluate is not None
+            else evaluate(model.instance, decision)
+        )
+        if not evaluation.feasible:
+            return None
+        saved = None  # keep the polished values
+        return value, decision, evaluation
+    except Exception:  # polishing is best effort: the caller keeps its own result
+        return None
+    finally:
+        for v in ints:
+            v.unfix()
+        if saved is not None:
+            for v, value in saved.items():
+                v.set_value(value, skip_validation=True)
 
 
 def _loaded_objective_is(model: BuiltModel, objective: float) -> bool:

@@ -627,3 +627,35 @@ def test_replica_floors_lift_the_lp_bound() -> None:
     # measured: 36.96 without the rows, 39.06 with them; the optimum is 40.62
     assert without == pytest.approx(36.96, abs=0.01)
     assert with_rows == pytest.approx(39.06, abs=0.01)
+
+
+def test_polish_repairs_routing_that_breaks_a_rate_limit() -> None:
+    # A MIP solution may meet its rows only to the solver's tolerances; with the integers
+    # fixed, solving the continuous part again gives a decision the evaluator accepts.
+    # Here the routing is broken on purpose: all of a demand's flow moved to one queue.
+    from edgebound.solvers.highs import _polish
+
+    inst = generate("continuum-random", "small", seed=0)
+    built = placement.build(inst, "cost", serve_all=True)
+    res = solve(built)
+    assert res.optimal and res.evaluation.feasible
+    m = built.pyomo
+    moved = False
+    for s, i in sorted({(s, i) for (s, i, _) in m.r}):
+        flows = [(n, pyo.value(m.r[s, i, n])) for (s2, i2, n) in m.r if (s2, i2) == (s, i)]
+        used = [(n, f) for n, f in flows if f > 1e-6]
+        if len(used) >= 2:
+            m.r[s, i, used[0][0]].set_value(sum(f for _, f in used))
+            for n, _ in used[1:]:
+                m.r[s, i, n].set_value(0.0)
+            moved = True
+            break
+    assert moved
+    assert not built.evaluate(built.decode(m)).feasible
+    polished = _polish(built, None, res.objective)
+    assert polished is not None
+    objective, decision, evaluation = polished
+    assert decision["model"] == "placement"
+    assert evaluation.feasible
+    assert objective == pytest.approx(res.objective, rel=1e-9)
+    assert evaluation.objectives["cost"] == pytest.approx(res.objective, rel=1e-9)
