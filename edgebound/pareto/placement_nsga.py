@@ -784,16 +784,21 @@ class _Router:
         the previous placement with the nodes that use the most power per vCPU switched
         off one by one, the nodes left on filled."""
         on = [int(n) for n in np.flatnonzero(self.prev.sum(axis=0) > 0)]
-        chain = [self.prev, self.fill(self.prev, on)]
+        cover = self.cover()
+        # the anchors first: the population may take only the first few seeds
+        chain = [
+            self.prev,
+            cover,
+            self.fill(cover, [int(n) for n in np.flatnonzero(cover.sum(axis=0))]),
+        ]
+        if "migrations" in self.names:
+            chain += self.consolidated()
+        chain.append(self.fill(self.prev, on))
         X = self.prev.copy()
         for n in sorted(on, key=lambda n: (-self.w_per_cpu[n], n))[:-1]:
             X[:, n] = 0
             on.remove(n)
             chain.append(self.fill(X, on))
-        cover = self.cover()
-        chain += [cover, self.fill(cover, [int(n) for n in np.flatnonzero(cover.sum(axis=0))])]
-        if "migrations" in self.names:
-            chain += self.consolidated()
         return [np.append(Y.ravel(), 0) for Y in chain]
 
     def consolidated(self) -> list[np.ndarray]:
@@ -816,7 +821,11 @@ class _Router:
         price is added until the limits (of the best origin) cover the demand."""
         X = np.zeros((self.S, self.N), dtype=np.int64)
         demand = self.d.lam.sum(axis=1)
-        for s in np.argsort(-demand, kind="stable"):
+        # the largest replicas first (GPU, then vCPU), as in first-fit decreasing packing:
+        # small ones placed first leave no node with room for a large one (by demand first,
+        # the medium instance's cover could not serve all its demand)
+        order = np.lexsort((-demand, -self.need[:, 0], -self.need[:, 3]))
+        for s in order:
             while self.reach[s, np.arange(self.N), X[s]].sum() < demand[s]:
                 best, at = np.inf, -1
                 for n in range(self.N):

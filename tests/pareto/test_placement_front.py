@@ -369,6 +369,23 @@ def test_nsga_energy_migrations_shrinks_the_previous_placement_without_a_start()
     assert any(np.array_equal(Y, shrunk[0]) for Y in seeds)
 
 
+def test_nsga_cheap_cover_is_in_the_first_population() -> None:
+    # The population takes only its first seeds; with 26 nodes on before, the switch-off
+    # chain alone would fill them and leave out the cheap cover, the cost end's anchor.
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst = generate("continuum-random", "medium", seed=0)
+    router = _Router(inst, ("cost", "energy"), 10, 0)
+    cover = router.cover()
+    F, violation, _, _ = router.evaluate(np.append(cover.ravel(), 0))
+    assert violation <= 0
+    # the largest replicas packed first (measured 19.45 USD/h); packed by demand, the
+    # cover could not serve all the demand
+    assert F[0] < 19.5
+    front = placement_nsga(inst, ("cost", "energy"), seed=0, pop_size=40, generations=1)
+    assert front.F[:, 0].min() <= F[0] + 1e-9
+
+
 def test_nsga_counts_rounding_of_the_routed_sums_as_no_drop() -> None:
     # serving all demand, a routing whose sums fall short of the demand by rounding alone
     # (1e-13 req/s) is feasible, not a decision that drops requests
