@@ -307,8 +307,9 @@ def _polish(
     decoded decision can exceed a limit by more than the model's safety margins. With every
     integer variable fixed at its rounded value, the LP that is left meets the rows to its
     own (tighter) tolerance. The polished solution is returned, and loaded, only if the
-    evaluator finds it feasible and its objective is within 1e-6 (relative) of
-    ``objective``; otherwise the loaded values are restored and None is returned.
+    evaluator finds it feasible and its objective is no worse than ``objective`` by more
+    than 1e-6 (relative; it may be better, the MIP having stopped within its gap);
+    otherwise the loaded values are restored and None is returned.
     """
     m = model.pyomo
     variables = list(m.component_data_objects(pyo.Var, active=True))
@@ -328,8 +329,11 @@ def _polish(
         if res.solution_status is not SolutionStatus.optimal or res.incumbent_objective is None:
             return None
         value = float(res.incumbent_objective)
-        if abs(value - objective) > 1e-6 * max(1.0, abs(objective)):
-            return None
+        sense = 1.0
+        for obj in m.component_data_objects(pyo.Objective, active=True):
+            sense = 1.0 if obj.sense == pyo.minimize else -1.0
+        if sense * (value - objective) > 1e-6 * max(1.0, abs(objective)):
+            return None  # worse than the MIP's: keep the MIP's values
         res.solution_loader.load_vars()
         decision = model.decode(m)
         evaluation = (
@@ -347,8 +351,8 @@ def _polish(
         for v in ints:
             v.unfix()
         if saved is not None:
-            for v, value in saved.items():
-                v.set_value(value, skip_validation=True)
+            for v, old in saved.items():
+                v.set_value(old, skip_validation=True)
 
 
 def _loaded_objective_is(model: BuiltModel, objective: float) -> bool:
