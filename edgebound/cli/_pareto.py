@@ -184,29 +184,19 @@ def _pareto(
                 front = mmv_front(
                     inst, names, delta=delta, grid_points=grid_points, time_limit=time_limit
                 )
-            elif placement:
-                from edgebound.pareto.placement_nsga import placement_nsga
-
-                front = placement_nsga(
-                    inst,
-                    names,
-                    pop_size=40 if pop_size is None else pop_size,
-                    generations=50 if generations is None else generations,
-                    seed=seed,
-                    algorithm=algorithm,
-                    progress=tick,
-                )
             else:
                 from edgebound.pareto.nsga import mmv_nsga
+                from edgebound.pareto.placement_nsga import placement_nsga
 
-                front = mmv_nsga(
-                    inst,
-                    names,
-                    pop_size=100 if pop_size is None else pop_size,
-                    generations=200 if generations is None else generations,
-                    seed=seed,
-                    algorithm=algorithm,
-                    progress=tick,
+                # each model's own defaults (mmv 100 x 200, placement 40 x 50) unless given
+                sizes = {
+                    k: v
+                    for k, v in (("pop_size", pop_size), ("generations", generations))
+                    if v is not None
+                }
+                run_nsga = placement_nsga if placement else mmv_nsga
+                front = run_nsga(
+                    inst, names, seed=seed, algorithm=algorithm, progress=tick, **sizes
                 )
     except InfeasibleError as exc:
         if json_out:
