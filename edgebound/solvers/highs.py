@@ -252,10 +252,7 @@ def _solve_once(
                 model, time_limit, mip_gap, threads, verbose, highs_options=highs_options
             )
         decision = model.decode(model.pyomo)
-        if model.evaluate is not None:
-            evaluation = model.evaluate(decision)
-        else:
-            evaluation = evaluate(model.instance, decision)
+        evaluation = _referee(model, decision)
         referee = evaluation.objectives.get(model.objective_name)
         if (
             objective is not None
@@ -297,6 +294,13 @@ def _solve_once(
     return result
 
 
+def _referee(model: BuiltModel, decision: dict[str, Any]) -> Any:
+    """The evaluator's verdict on a decoded decision: the model's own evaluator if it has one."""
+    if model.evaluate is not None:
+        return model.evaluate(decision)
+    return evaluate(model.instance, decision)
+
+
 def _polish(
     model: BuiltModel, threads: int | None, objective: float
 ) -> tuple[float, dict[str, Any], Any] | None:
@@ -336,11 +340,7 @@ def _polish(
             return None  # worse than the MIP's: keep the MIP's values
         res.solution_loader.load_vars()
         decision = model.decode(m)
-        evaluation = (
-            model.evaluate(decision)
-            if model.evaluate is not None
-            else evaluate(model.instance, decision)
-        )
+        evaluation = _referee(model, decision)
         if not evaluation.feasible:
             return None
         saved = None  # keep the polished values
