@@ -69,6 +69,12 @@ loads carried by replicas added on the others (per service, the cheapest node wi
 first, until the rate limit added for the origins routed to it covers its load), and both
 together in that last way; the node of the previous placement with the least idle power per
 replica switched back on as it was (no start), alone and in place of the weakest node on;
+with migrations an objective, exchanges with the nodes of the previous placement that are
+off (each back on as it was and the nodes on then switched off one by one while the rest
+carry the demand; a node on for one of them that held all its services and draws
+less idle power, as it was; each of the two weakest nodes moved onto each of the three
+that draw least idle power, then the nodes sharing a service with it switched off: moves
+that cost no start, or few, where single switch-offs find no feasible step);
 the off node nearest to the demand switched on and filled; one replica more where
 utilization is highest (two queues); one replica fewer where a replica is dearest among the
 queues that one fewer still carries (two queues); every queue trimmed to the fewest
@@ -577,6 +583,8 @@ class _Router:
                 Y = Y.copy()
                 Y[:, weak[0]] = 0
                 out.append((Y, k))
+        if "migrations" in self.names:
+            out += [(Y, k) for Y in self.exchanges(X, k, on, back, weak)]
         # switch on the off node nearest to the demand it could serve, filled
         demand = self.d.lam
         if off:
@@ -719,6 +727,52 @@ class _Router:
                     Y[s, m] += 1
         return Y
 
+    def exchanges(
+        self, X: np.ndarray, k: int, on: list[int], back: list[int], weak: list[int]
+    ) -> list[np.ndarray]:
+        """Moves towards fewer and leaner nodes with few replica starts (``back``: the nodes
+        of the previous placement that are off; ``weak``: the nodes on serving least per
+        watt of idle power):
+
+        * each node of ``back`` on again as it was (no start), then the nodes on switched
+          off one by one while the rest carry the demand, and trimmed;
+        * a node on exchanged for a node of ``back`` that held all its services and draws
+          less idle power, as that node was;
+        * each node of ``weak`` exchanged for each of the three nodes of ``back`` drawing
+          least idle power: its replicas moved there (as far as they fit), the previous
+          replicas of that node added back (as far as they fit), then the nodes sharing a
+          service with it switched off one by one, and trimmed.
+        """
+        out = []
+        for n in sorted(back, key=lambda n: (self.idle[n] / self.prev[:, n].sum(), n)):
+            Y = X.copy()
+            Y[:, n] = np.maximum(Y[:, n], self.prev[:, n])
+            out.append(self.shrunk(Y, k))
+        for w in on:
+            held = X[:, w] > 0
+            for n in back:
+                if self.idle[n] < self.idle[w] and np.all(self.prev[held, n] > 0):
+                    Y = X.copy()
+                    Y[:, w] = 0
+                    Y[:, n] = self.prev[:, n]
+                    out.append(Y)
+        for w in weak:
+            for n in sorted(back, key=lambda n: (self.idle[n], n))[:3]:
+                Y = X.copy()
+                Y[:, n] = 0
+                for s in (int(v) for v in np.flatnonzero(X[:, w])):
+                    while Y[s, n] < min(X[s, w], self.ub[s, n]) and self.room(Y, s, n):
+                        Y[s, n] += 1
+                Y[:, w] = 0
+                for s in (int(v) for v in np.flatnonzero(self.prev[:, n])):
+                    while Y[s, n] < self.prev[s, n] and self.room(Y, s, n):
+                        Y[s, n] += 1
+                shared = [
+                    m for m in on if m not in (w, n) and np.any((Y[:, m] > 0) & (Y[:, n] > 0))
+                ]
+                out.append(self.shrunk(Y, k, shared))
+        return out
+
     def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:
         """The fewest replicas of every queue whose rate limit, for the origins routed to
         it, still carries its load."""
@@ -801,20 +855,35 @@ class _Router:
             chain.append(self.fill(X, on))
         return [np.append(Y.ravel(), 0) for Y in chain]
 
-    def consolidated(self) -> list[np.ndarray]:
-        """The previous placement shrunk without a replica start: nodes switched off one by
-        one, most power per vCPU first, while the replicas left still carry the demand
-        (routing and evaluator), then trimmed to what the loads need."""
-        X = self.prev.copy()
-        if self.evaluate(np.append(X.ravel(), 0))[1] > 0:
-            return []
-        for n in sorted(np.flatnonzero(X.sum(axis=0) > 0), key=lambda n: (-self.w_per_cpu[n], n)):
+    def switched_off(self, X: np.ndarray, k: int, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """``X`` with its nodes (or those of ``nodes``) switched off one by one, most power
+        per vCPU first, while the replicas left still carry the demand (routing and
+        evaluator); ``X`` itself when it does not."""
+        if self.evaluate(np.append(X.ravel(), k))[1] > 0:
+            return X
+        if nodes is None:
+            nodes = [int(n) for n in np.flatnonzero(X.sum(axis=0) > 0)]
+        for n in sorted(nodes, key=lambda n: (-self.w_per_cpu[n], n)):
             Y = X.copy()
             Y[:, n] = 0
-            if self.evaluate(np.append(Y.ravel(), 0))[1] <= 0:
+            if self.evaluate(np.append(Y.ravel(), k))[1] <= 0:
                 X = Y
-        _, _, dec, loads = self.evaluate(np.append(X.ravel(), 0))
-        return [X, self.trimmed(X, dec, loads)]
+        return X
+
+    def shrunk(self, X: np.ndarray, k: int, nodes: Sequence[int] | None = None) -> np.ndarray:
+        """:meth:`switched_off`, then trimmed to what the loads need."""
+        X = self.switched_off(X, k, nodes)
+        _, _, dec, loads = self.evaluate(np.append(X.ravel(), k))
+        return self.trimmed(X, dec, loads)
+
+    def consolidated(self) -> list[np.ndarray]:
+        """The previous placement shrunk without a replica start: nodes switched off one by
+        one, most power per vCPU first, while the replicas left still carry the demand,
+        then trimmed to what the loads need (both returned)."""
+        if self.evaluate(np.append(self.prev.ravel(), 0))[1] > 0:
+            return []
+        X = self.switched_off(self.prev.copy(), 0)
+        return [X, self.shrunk(X, 0, [])]
 
     def cover(self) -> np.ndarray:
         """Few, cheap replicas: per service, the replica adding rate limit at the least

@@ -369,6 +369,35 @@ def test_nsga_energy_migrations_shrinks_the_previous_placement_without_a_start()
     assert any(np.array_equal(Y, shrunk[0]) for Y in seeds)
 
 
+def test_nsga_exchanges_reach_the_least_energy_without_a_start() -> None:
+    # from the consolidated previous placement, a descent over the local search's moves
+    # that keep every decision start-free reaches the MILP's least energy with no start:
+    # it needs nodes of the previous placement exchanged (single switch-offs stall at once)
+    from edgebound.models import placement
+    from edgebound.pareto.placement_nsga import _Router
+    from edgebound.solvers import solve
+
+    inst = generate("continuum-random", "medium", seed=0)
+    best = solve(placement.build(inst, objective="energy", constraints={"migrations": 0}))
+    assert best.optimal and best.objective is not None
+    router = _Router(inst, ("energy", "migrations"), 0, 0)
+    X = router.consolidated()[0]
+    F = router.evaluate(np.append(X.ravel(), 0))[0]
+    assert F[0] > best.objective * 1.02  # where the descent starts
+    for _ in range(10):
+        step = None
+        for y in router.neighbours(router.key(X, 0), 0):
+            Fy, g, _, _ = router.evaluate(y)
+            if g <= 0 and Fy[1] == 0 and Fy[0] < F[0] - 1e-9:
+                F, step = Fy, y
+        if step is None:
+            break
+        X = np.rint(step[:-1]).astype(np.int64).reshape(router.S, router.N)
+    assert router.migrations(X) == 0
+    # the model keeps a small margin below each power cap; the evaluator does not
+    assert F[0] <= best.objective * (1 + 1e-5)
+
+
 def test_nsga_cheap_cover_is_in_the_first_population() -> None:
     # The population takes only its first seeds; with 26 nodes on before, the switch-off
     # chain alone would fill them and leave out the cheap cover, the cost end's anchor.
