@@ -28,15 +28,21 @@ from edgebound.pareto.placement_nsga import placement_nsga
 
 
 def exact_front(
-    size: str, names: tuple[str, ...], cache: Path | None, time_limit: float | None
+    size: str,
+    names: tuple[str, ...],
+    cache: Path | None,
+    time_limit: float | None,
+    delta: float | None = None,
 ) -> ParetoFront:
     """The exact front of ``continuum-random`` ``size`` seed 0, from the cache when there."""
-    path = None if cache is None else cache / f"exact_{size}_{'_'.join(names)}.json"
+    tag = "" if delta is None else f"_delta{delta:g}"
+    path = None if cache is None else cache / f"exact_{size}_{'_'.join(names)}{tag}.json"
     if path is not None and path.exists():
         return ParetoFront.from_json(path)
     inst = generate("continuum-random", size, seed=0)
     cpu = time.process_time()
-    front = placement_front(inst, names, time_limit=time_limit)
+    kwargs = {} if delta is None else {"delta": delta}
+    front = placement_front(inst, names, time_limit=time_limit, **kwargs)
     front.stats["cpu_seconds"] = time.process_time() - cpu
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,13 +59,20 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--cache", type=Path, default=None, help="directory of exact fronts")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    parser.add_argument(
+        "--delta",
+        type=float,
+        default=None,
+        help="step of the cost or migrations bound, relative to its range (default 1e-6: "
+        "every distinct value); a larger step finds the front at that resolution",
+    )
     args = parser.parse_args()
     for size in args.size:
         inst = generate("continuum-random", size, seed=0)
         for pair in args.pairs:
             names = tuple(pair.split(","))
             try:
-                exact = exact_front(size, names, args.cache, args.time_limit)
+                exact = exact_front(size, names, args.cache, args.time_limit, args.delta)
             except EdgeboundError as exc:  # e.g. a solve that hit --time-limit without a point
                 exact = None
                 why = str(exc).splitlines()[0]

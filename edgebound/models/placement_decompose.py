@@ -7,20 +7,31 @@ binaries fixed:
 
 1. the incumbent starts as the model's MIP start (the greedy decision, see
    :func:`edgebound.models.placement.build`);
-2. for each group of nodes in turn (every edge cluster, then the cloud nodes), the binaries of
+2. for each group of nodes in turn (every edge cluster with the cloud nodes), the binaries of
    the nodes outside the group (``u``, the unary counts ``delta`` and the far-route
    indicators ``y``) are fixed at the incumbent and HiGHS solves the rest, routing included,
    for a share of the time limit, from the incumbent; a better decision becomes the
-   incumbent. Rounds over the groups repeat while they improve and time remains;
-3. the fixings are lifted and HiGHS runs the whole model from the incumbent for the rest
-   of the time: its dual bound is the bound of the whole model, and any better decision it
-   finds replaces the incumbent.
+   incumbent. Then the same with every binary of the services that need a GPU free (and
+   every switch ``u``): the few GPU hosts of the edge are shared by all those services, a
+   choice that no node group sees whole. Rounds over the groups repeat while they improve
+   and time remains;
+3. the fixings are lifted and, for the rest of the time, HiGHS runs the model *without its
+   far-route rows* (``slo_far`` and ``route``, every indicator ``y`` fixed at 0) from the
+   incumbent. ``y`` appears in no other row and not in the objective, so every decision of
+   the whole model is one of this model with the same objective: it is a relaxation, and
+   its dual bound is a bound of the whole model. Without the 13,388 indicators and their
+   big-M rows HiGHS gets much further with it (on the large ``continuum-random`` instance,
+   43.02 after 30 s against 41.57 for the whole model). Its best decision, with its counts
+   and switches fixed, is routed in the whole model (the rows restored, the indicators
+   free); it replaces the incumbent when that succeeds and is better. With
+   ``relaxed_bound=False`` the whole model runs instead (its decisions may replace the
+   incumbent directly).
 
 The reported bound is therefore always a bound of the full model (the best of its LP
 relaxation and the final run's dual bound), never a sub-problem's; the reported objective
 is the evaluator's value of the returned decision, which equals the model's objective.
 The whole model is handed to HiGHS once (through Pyomo) and the sub-problems only change
-column bounds of that HiGHS model.
+column and row bounds of that HiGHS model.
 """
 
 from __future__ import annotations
@@ -74,17 +85,23 @@ def node_groups(built: BuiltModel) -> list[list[int]]:
     return [g + cloud for g in by.values()] or [cloud]
 
 
-def _node_of_binaries(built: BuiltModel, col_of: Mapping[int, int]) -> dict[int, int]:
-    """Column -> node index of each binary of the period (``u``, ``delta``, ``y``)."""
+def _binaries(built: BuiltModel, col_of: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    """Column -> (node index, service index or -1 for ``u``) of each binary of the period
+    (``u``, ``delta``, ``y``)."""
     m = built.pyomo
-    out: dict[int, int] = {}
+    out: dict[int, tuple[int, int]] = {}
     for n, v in m.u.items():
-        out[col_of[id(v)]] = int(n)
-    for (_, n, _), v in m.delta.items():
-        out[col_of[id(v)]] = int(n)
-    for (_, _, n), v in m.y.items():
-        out[col_of[id(v)]] = int(n)
+        out[col_of[id(v)]] = (int(n), -1)
+    for (s, n, _), v in m.delta.items():
+        out[col_of[id(v)]] = (int(n), int(s))
+    for (s, _, n), v in m.y.items():
+        out[col_of[id(v)]] = (int(n), int(s))
     return out
+
+
+def _gpu_services(built: BuiltModel) -> list[int]:
+    """Indices of the services whose replicas need a GPU."""
+    return [k for k, sv in enumerate(built.instance.services) if sv.versions[0].gpus > 0]
 
 
 def solve(
@@ -96,6 +113,7 @@ def solve(
     polish_share: float = 0.5,
     groups: Sequence[Sequence[int]] | None = None,
     lp_bound: float | None = None,
+    relaxed_bound: bool = True,
     verbose: bool = False,
 ) -> SolveResult:
     """Fix-and-optimize over node groups, then the whole model for a certified bound.
@@ -119,6 +137,11 @@ def solve(
     lp_bound : float, optional
         A known bound of the whole model (e.g. its LP relaxation) to report if the final run
         proves less.
+    relaxed_bound : bool
+        Run the final phase on the model without its far-route rows (see the module
+        documentation), a relaxation whose bound is valid for the whole model and which
+        HiGHS gets much further with; False runs the whole model. Without far routes the
+        two are the same.
     verbose : bool
         Print progress.
 
@@ -171,9 +194,10 @@ def solve(
     lower = np.asarray(lp.col_lower_, dtype=float)
     upper = np.asarray(lp.col_upper_, dtype=float)
     sense = 1.0 if h.getObjectiveSense()[1] == highspy.ObjSense.kMinimize else -1.0
-    node_of = _node_of_binaries(built, col_of)
-    bin_cols = np.array(sorted(node_of), dtype=np.int32)
-    bin_node = np.array([node_of[int(c)] for c in bin_cols])
+    of = _binaries(built, col_of)
+    bin_cols = np.array(sorted(of), dtype=np.int32)
+    bin_node = np.array([of[int(c)][0] for c in bin_cols])
+    bin_service = np.array([of[int(c)][1] for c in bin_cols])
 
     # the start, completed by HiGHS's check: run with every binary fixed at its value
     incumbent, best = _fixed_run(h, start, bin_cols, lower, upper, time_limit)
@@ -181,6 +205,12 @@ def solve(
         raise SolverError("fix-and-optimize: the greedy start is not feasible for the model")
     start_obj = best
     groups_ = [list(g) for g in (groups if groups is not None else node_groups(built))]
+    # then every binary of the services that need a GPU (and every switch): the few GPU
+    # hosts of the edge are shared by all of them, a choice that no node group sees whole
+    gpu = _gpu_services(built)
+    frees = [np.isin(bin_node, g) for g in groups_]
+    if gpu:
+        frees.append(np.isin(bin_service, gpu) | (bin_service < 0))
     deadline = t0 + time_limit
     polish_until = t0 + polish_share * time_limit
     improved = 0
@@ -188,11 +218,10 @@ def solve(
     while time.perf_counter() < polish_until:
         rounds += 1
         gain = False
-        for k, group in enumerate(groups_):
+        for k, free in enumerate(frees):
             left = polish_until - time.perf_counter()
             if left <= 0.2:
                 break
-            free = np.isin(bin_node, group)
             fix = bin_cols[~free]
             val = np.round(incumbent[fix])
             lo = lower.copy()
@@ -201,7 +230,7 @@ def solve(
             hi[fix] = val
             h.changeColsBounds(len(bin_cols), bin_cols, lo[bin_cols], hi[bin_cols])
             h.setSolution(_solution(incumbent))
-            per = max(0.5, left / max(1, len(groups_) - k))
+            per = max(0.5, left / max(1, len(frees) - k))
             h.setOptionValue("time_limit", float(per))
             h.run()
             sol, obj = _read(h)
@@ -215,16 +244,30 @@ def solve(
             break
     polished = best
     polish_s = time.perf_counter() - t0
-    # the whole model from the incumbent: its bound is the full model's
     h.changeColsBounds(len(bin_cols), bin_cols, lower[bin_cols], upper[bin_cols])
-    h.setSolution(_solution(incumbent))
-    h.setOptionValue("time_limit", float(max(0.5, deadline - time.perf_counter())))
-    h.run()
-    sol, obj = _read(h)
-    if sol is not None and sense * (best - obj) > 0:
-        incumbent, best = sol, obj
-    info = h.getInfo()
-    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    far = (
+        _FarRoutes(built, h, col_of, opt._pyomo_con_to_solver_con_map)
+        if relaxed_bound and len(built.pyomo.slo_far)
+        else None
+    )
+    if far is None:
+        # the whole model from the incumbent: its bound is the full model's
+        h.setSolution(_solution(incumbent))
+        h.setOptionValue("time_limit", float(max(0.5, deadline - time.perf_counter())))
+        h.run()
+        sol, obj = _read(h)
+        if sol is not None and sense * (best - obj) > 0:
+            incumbent, best = sol, obj
+        info = h.getInfo()
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    else:
+        bound, sol, obj = far.relaxed_run(incumbent, max(0.5, deadline - time.perf_counter() - 1))
+        if sol is not None and sense * (best - obj) > 0:
+            # the relaxation's decision with its counts and switches, routed in the whole model
+            fixed = np.setdiff1d(bin_cols, far.y_cols)
+            sol, obj = far.repaired(sol, fixed, max(0.5, deadline - time.perf_counter()))
+            if sol is not None and sense * (best - obj) > 0:
+                incumbent, best = sol, obj
     if lp_bound is not None and (bound is None or sense * (lp_bound - bound) > 0):
         bound = lp_bound
     solve_s = time.perf_counter() - t0
@@ -254,8 +297,14 @@ def solve(
     else:
         termination = Termination.ITERATION_LIMIT
     notes.append(
-        f"fix-and-optimize over {len(groups_)} node groups ({rounds} round(s), {improved} "
-        f"improvement(s)), then the whole model for its bound"
+        f"fix-and-optimize over {len(groups_)} node groups"
+        + (" and the GPU services" if gpu else "")
+        + f" ({rounds} round(s), {improved} improvement(s)), then "
+        + (
+            "the model without its far-route rows (a relaxation) for the bound"
+            if far is not None
+            else "the whole model for its bound"
+        )
     )
     return SolveResult(
         termination=termination,
@@ -282,6 +331,65 @@ def solve(
         },
         notes=tuple(notes),
     )
+
+
+class _FarRoutes:
+    """The far-route rows of a one-period model in its HiGHS copy, to be dropped and
+    restored: without them (and with every far-route indicator ``y`` at 0) the model is a
+    relaxation of the whole model, since ``y`` appears in no other row and not in the
+    objective."""
+
+    def __init__(
+        self,
+        built: BuiltModel,
+        h: highspy.Highs,
+        col_of: Mapping[int, int],
+        row_of: Mapping[Any, int],
+    ) -> None:
+        m = built.pyomo
+        self.h = h
+        keys = list(m.slo_far.keys())
+        self.rows = np.array(
+            [row_of[m.slo_far[k]] for k in keys] + [row_of[m.route[k]] for k in keys],
+            dtype=np.int32,
+        )
+        self.y_cols = np.array([col_of[id(m.y[k])] for k in keys], dtype=np.int32)
+        lp = h.getLp()
+        self.lo = np.asarray(lp.row_lower_, dtype=float)[self.rows]
+        self.hi = np.asarray(lp.row_upper_, dtype=float)[self.rows]
+
+    def relaxed_run(
+        self, incumbent: np.ndarray, seconds: float
+    ) -> tuple[float | None, np.ndarray | None, float]:
+        """Bound, decision and objective of HiGHS on the relaxation from ``incumbent``."""
+        h, n, k = self.h, len(self.rows), len(self.y_cols)
+        h.changeRowsBounds(  # type: ignore[attr-defined]
+            n, self.rows, np.full(n, -highspy.kHighsInf), np.full(n, highspy.kHighsInf)
+        )
+        h.changeColsBounds(k, self.y_cols, np.zeros(k), np.zeros(k))
+        start = incumbent.copy()
+        start[self.y_cols] = 0.0
+        h.setSolution(_solution(start))
+        h.setOptionValue("time_limit", float(seconds))
+        h.run()
+        info = h.getInfo()
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+        sol, obj = _read(h)
+        return bound, sol, obj
+
+    def repaired(
+        self, sol: np.ndarray, fixed: np.ndarray, seconds: float
+    ) -> tuple[np.ndarray | None, float]:
+        """The far-route rows restored, the ``fixed`` binaries at their values in ``sol``
+        and the indicators free: HiGHS's routing of that decision in the whole model."""
+        h, n, k = self.h, len(self.rows), len(self.y_cols)
+        h.changeRowsBounds(n, self.rows, self.lo, self.hi)  # type: ignore[attr-defined]
+        h.changeColsBounds(k, self.y_cols, np.zeros(k), np.ones(k))
+        val = np.round(sol[fixed])
+        h.changeColsBounds(len(fixed), fixed, val, val)
+        h.setOptionValue("time_limit", float(seconds))
+        h.run()
+        return _read(h)
 
 
 def _var_type() -> Any:

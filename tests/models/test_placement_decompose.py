@@ -187,3 +187,54 @@ def test_lp_bound_is_used_when_better() -> None:
     res = placement_decompose.solve(built, time_limit=10, lp_bound=-1e9)
     assert res.bound is not None and res.bound > -1e9
     assert np.isfinite(res.gap)
+
+
+@pytest.mark.parametrize("size", ["small", "medium"])
+def test_far_route_relaxation_bounds_the_whole_model(size: str) -> None:
+    # without its far-route rows (and with every indicator at 0) the model is a relaxation:
+    # its optimum is at most the whole model's, and fix-and-optimize's bound from it is
+    # certified against the whole model's optimum
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    from edgebound.models.placement_decompose import _FarRoutes, _read
+    from edgebound.solvers.highs import _options, _start_vector
+
+    inst = generate("continuum-random", size, seed=0)
+    exact = solve(placement.build(inst, weights=WEIGHTS, start=None), mip_gap=1e-7)
+    assert exact.optimal and exact.objective is not None
+    built = placement.build(inst, weights=WEIGHTS)
+    assert built.stats["far_routes"] > 0
+    opt = Highs()
+    opt.config.solver_options = {}
+    start = np.nan_to_num(_start_vector(opt, built), nan=0.0)
+    h = opt._solver_model
+    for key, value in _options(1e-9, 1, False).items():
+        h.setOptionValue(key, value)
+    far = _FarRoutes(built, h, opt._pyomo_var_to_solver_var_map, opt._pyomo_con_to_solver_con_map)
+    bound, sol, obj = far.relaxed_run(start, 60.0)
+    assert sol is not None and bound is not None
+    assert bound <= obj + 1e-6 and obj <= exact.objective + 1e-6
+    # restored, the far-route rows make it the whole model again
+    fixed = np.array([c for c in range(h.getNumCol()) if c not in set(far.y_cols)], dtype=np.int32)
+    h.changeColsBounds(
+        len(fixed),
+        fixed,
+        np.asarray(h.getLp().col_lower_)[fixed],
+        np.asarray(h.getLp().col_upper_)[fixed],
+    )
+    h.changeRowsBounds(len(far.rows), far.rows, far.lo, far.hi)  # type: ignore[attr-defined]
+    h.changeColsBounds(
+        len(far.y_cols), far.y_cols, np.zeros(len(far.y_cols)), np.ones(len(far.y_cols))
+    )
+    h.setOptionValue("time_limit", 60.0)
+    h.run()
+    whole, value = _read(h)
+    assert whole is not None and value == pytest.approx(exact.objective, rel=1e-6)
+
+    res = placement_decompose.solve(built, time_limit=20, mip_gap=1e-4, threads=1)
+    _certified(res, exact.objective)
+    assert "relaxation" in res.notes[-1] and "GPU services" in res.notes[-1]
+    assert res.evaluation is not None and res.evaluation.feasible
+    plain = placement_decompose.solve(built, time_limit=20, mip_gap=1e-4, relaxed_bound=False)
+    _certified(plain, exact.objective)
+    assert "the whole model for its bound" in plain.notes[-1]
