@@ -9,8 +9,8 @@ model's replica-floor rounding rows (the reference for what they add).
 
 Methods: ``milp+start`` is :func:`edgebound.solvers.solve` with the model's greedy MIP start
 (the default); when it does not reach the gap within the time limit, ``fix-and-optimize``
-(:func:`edgebound.models.placement_decompose.solve`, half the time on cluster and GPU-service
-sub-problems, the rest on the model without its far-route rows, a relaxation, for the bound)
+(:func:`edgebound.models.placement_decompose.solve`: cluster and GPU-service sub-problems in
+one thread, the model without its far-route rows, a relaxation, for the bound in a second)
 is run as well. Every bound printed is a bound of the whole model; every objective is the
 evaluator's value of the returned decision.
 

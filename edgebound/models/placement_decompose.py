@@ -27,6 +27,14 @@ binaries fixed:
    ``relaxed_bound=False`` the whole model runs instead (its decisions may replace the
    incumbent directly).
 
+By default (``parallel=True``) steps 2 and 3 run at the same time on two cores: a copy of
+the HiGHS model runs the relaxation in a thread of its own for the whole time limit (HiGHS
+releases the interpreter while it runs), while this thread runs the sub-problems, and once
+they stop improving, the whole model from the incumbent (its bound counts too). On the
+large instance that gives the sub-problems 60 s instead of 30 and the relaxation 60 s
+instead of 30: a certified gap of 3.9-4.4 % at 60 s (two runs) against 6.85 % one after
+the other.
+
 The reported bound is therefore always a bound of the full model (the best of its LP
 relaxation and the final run's dual bound), never a sub-problem's; the reported objective
 is the evaluator's value of the returned decision, which equals the model's objective.
@@ -37,6 +45,7 @@ column and row bounds of that HiGHS model.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -114,6 +123,7 @@ def solve(
     groups: Sequence[Sequence[int]] | None = None,
     lp_bound: float | None = None,
     relaxed_bound: bool = True,
+    parallel: bool = True,
     verbose: bool = False,
 ) -> SolveResult:
     """Fix-and-optimize over node groups, then the whole model for a certified bound.
@@ -142,6 +152,13 @@ def solve(
         documentation), a relaxation whose bound is valid for the whole model and which
         HiGHS gets much further with; False runs the whole model. Without far routes the
         two are the same.
+    parallel : bool
+        With ``relaxed_bound``: run the relaxation in a second HiGHS, in a thread of its own
+        (HiGHS releases the interpreter while it runs, so the two use two cores), for the
+        whole time limit, while the sub-problems take the whole time limit in this one (and,
+        once they stop improving, the whole model from the incumbent); the work stops early
+        when the relaxation's bound certifies the gap. False runs the phases one after the
+        other on one core.
     verbose : bool
         Print progress.
 
@@ -199,6 +216,18 @@ def solve(
     bin_node = np.array([of[int(c)][0] for c in bin_cols])
     bin_service = np.array([of[int(c)][1] for c in bin_cols])
 
+    row_of = opt._pyomo_con_to_solver_con_map
+    use_relaxation = relaxed_bound and len(built.pyomo.slo_far) > 0
+    side: _SideRun | None = None
+    if use_relaxation and parallel:
+        # a copy of the model, made before any bound changes, for the second thread
+        h2 = highspy.Highs()
+        h2.passModel(h.getModel())
+        for key, value in _options(mip_gap, threads, False).items():
+            h2.setOptionValue(key, value)
+        h2.setOptionValue("log_to_console", False)
+        side = _SideRun(_FarRoutes(built, h2, col_of, row_of))
+
     # the start, completed by HiGHS's check: run with every binary fixed at its value
     incumbent, best = _fixed_run(h, start, bin_cols, lower, upper, time_limit)
     if incumbent is None:
@@ -213,14 +242,20 @@ def solve(
         frees.append(np.isin(bin_service, gpu) | (bin_service < 0))
     deadline = t0 + time_limit
     polish_until = t0 + polish_share * time_limit
+    if side is not None:
+        # the relaxation runs on the other core for the whole time; the sub-problems too
+        side.start(incumbent, max(0.5, deadline - time.perf_counter() - _REPAIR_S))
+        polish_until = deadline - _REPAIR_S
     improved = 0
     rounds = 0
-    while time.perf_counter() < polish_until:
+    while time.perf_counter() < polish_until and not (
+        side is not None and side.closes(best, mip_gap)
+    ):
         rounds += 1
         gain = False
         for k, free in enumerate(frees):
             left = polish_until - time.perf_counter()
-            if left <= 0.2:
+            if left <= 0.2 or (side is not None and side.closes(best, mip_gap)):
                 break
             fix = bin_cols[~free]
             val = np.round(incumbent[fix])
@@ -245,23 +280,36 @@ def solve(
     polished = best
     polish_s = time.perf_counter() - t0
     h.changeColsBounds(len(bin_cols), bin_cols, lower[bin_cols], upper[bin_cols])
-    far = (
-        _FarRoutes(built, h, col_of, opt._pyomo_con_to_solver_con_map)
-        if relaxed_bound and len(built.pyomo.slo_far)
-        else None
-    )
-    if far is None:
-        # the whole model from the incumbent: its bound is the full model's
+    far = _FarRoutes(built, h, col_of, row_of) if use_relaxation else None
+    bound: float | None = None
+    if far is None or (
+        side is not None
+        and time.perf_counter() < deadline - _REPAIR_S - 1
+        and not side.closes(best, mip_gap)
+    ):
+        # the whole model from the incumbent: its bound is the full model's (and with the
+        # relaxation in the other thread, the sub-problems having stopped improving, the
+        # rest of this thread's time goes to it)
         h.setSolution(_solution(incumbent))
-        h.setOptionValue("time_limit", float(max(0.5, deadline - time.perf_counter())))
+        h.setOptionValue(
+            "time_limit",
+            float(max(0.5, deadline - time.perf_counter() - (_REPAIR_S if side else 0.0))),
+        )
         h.run()
         sol, obj = _read(h)
         if sol is not None and sense * (best - obj) > 0:
             incumbent, best = sol, obj
         info = h.getInfo()
         bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
-    else:
-        bound, sol, obj = far.relaxed_run(incumbent, max(0.5, deadline - time.perf_counter() - 1))
+    if far is not None:
+        if side is not None:
+            side_bound, sol, obj = side.result()
+        else:
+            side_bound, sol, obj = far.relaxed_run(
+                incumbent, max(0.5, deadline - time.perf_counter() - _REPAIR_S)
+            )
+        if side_bound is not None and (bound is None or sense * (side_bound - bound) > 0):
+            bound = side_bound
         if sol is not None and sense * (best - obj) > 0:
             # the relaxation's decision with its counts and switches, routed in the whole model
             fixed = np.setdiff1d(bin_cols, far.y_cols)
@@ -292,7 +340,10 @@ def solve(
     status = h.getModelStatus()
     if gap is not None and gap <= mip_gap + 1e-12:
         termination = Termination.OPTIMAL
-    elif status == highspy.HighsModelStatus.kTimeLimit or time.perf_counter() >= deadline:
+    elif (
+        status == highspy.HighsModelStatus.kTimeLimit
+        or time.perf_counter() >= deadline - _REPAIR_S - 1
+    ):
         termination = Termination.TIME_LIMIT
     else:
         termination = Termination.ITERATION_LIMIT
@@ -302,6 +353,7 @@ def solve(
         + f" ({rounds} round(s), {improved} improvement(s)), then "
         + (
             "the model without its far-route rows (a relaxation) for the bound"
+            + (" in a second thread" if side is not None else "")
             if far is not None
             else "the whole model for its bound"
         )
@@ -331,6 +383,37 @@ def solve(
         },
         notes=tuple(notes),
     )
+
+
+_REPAIR_S = 2.0  # seconds kept for routing the relaxation's decision in the whole model
+
+
+class _SideRun:
+    """The relaxation run in a thread of its own (see ``parallel``)."""
+
+    def __init__(self, far: _FarRoutes) -> None:
+        self.far = far
+        self.out: tuple[float | None, np.ndarray | None, float] = (None, None, math.nan)
+        self.thread: threading.Thread | None = None
+
+    def start(self, incumbent: np.ndarray, seconds: float) -> None:
+        def work() -> None:
+            self.out = self.far.relaxed_run(incumbent, seconds)
+
+        self.thread = threading.Thread(target=work, daemon=True)
+        self.thread.start()
+
+    def closes(self, best: float, mip_gap: float) -> bool:
+        """Whether the relaxation has finished with a bound that certifies ``best``."""
+        if self.thread is None or self.thread.is_alive():
+            return False
+        gap = relative_gap(best, self.out[0])
+        return gap is not None and gap <= mip_gap
+
+    def result(self) -> tuple[float | None, np.ndarray | None, float]:
+        if self.thread is not None:
+            self.thread.join()
+        return self.out
 
 
 class _FarRoutes:

@@ -231,10 +231,14 @@ def test_far_route_relaxation_bounds_the_whole_model(size: str) -> None:
     whole, value = _read(h)
     assert whole is not None and value == pytest.approx(exact.objective, rel=1e-6)
 
-    res = placement_decompose.solve(built, time_limit=20, mip_gap=1e-4, threads=1)
-    _certified(res, exact.objective)
-    assert "relaxation" in res.notes[-1] and "GPU services" in res.notes[-1]
-    assert res.evaluation is not None and res.evaluation.feasible
+    # the relaxation in a second thread (the default), and after the sub-problems
+    for parallel in (True, False):
+        res = placement_decompose.solve(
+            built, time_limit=20, mip_gap=1e-4, threads=1, parallel=parallel
+        )
+        _certified(res, exact.objective)
+        assert "relaxation" in res.notes[-1] and "GPU services" in res.notes[-1]
+        assert ("second thread" in res.notes[-1]) == parallel
     plain = placement_decompose.solve(built, time_limit=20, mip_gap=1e-4, relaxed_bound=False)
     _certified(plain, exact.objective)
     assert "the whole model for its bound" in plain.notes[-1]
