@@ -126,7 +126,7 @@ def solve(
     parallel: bool = True,
     verbose: bool = False,
 ) -> SolveResult:
-    """Fix-and-optimize over node groups, then the whole model for a certified bound.
+    """Fix-and-optimize over node groups and the GPU services, with a certified bound.
 
     Parameters
     ----------
@@ -141,7 +141,8 @@ def solve(
         HiGHS threads.
     polish_share : float
         Share of ``time_limit`` given to the sub-problems (at most; the rest goes to the
-        whole model).
+        bound's run) when the phases run one after the other (``parallel`` False, or no
+        far routes); with ``parallel`` the sub-problems take the whole time limit.
     groups : sequence of sequence of int, optional
         Node indices of each group; by default :func:`node_groups`.
     lp_bound : float, optional
