@@ -129,7 +129,16 @@ def _lines(path: Path) -> int:
 def _start_and_stop(experiment: Path, out: Path, sig: int) -> tuple[int, str, bytes]:
     """Start a 2-worker sweep, stop it with ``sig`` once 3 runs are stored."""
     cmd = [sys.executable, "-c", _MAIN, "bench", str(experiment), "-o", str(out), "-w", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that starts these tests in the background (``... &`` without job control)
+    # ignores SIGINT, and the sweep would inherit that: give it the default disposition, so
+    # that Python turns the signal into KeyboardInterrupt as it does in a terminal
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while _lines(out) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
