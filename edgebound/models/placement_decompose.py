@@ -389,6 +389,35 @@ def solve(
 _REPAIR_S = 2.0  # seconds kept for routing the relaxation's decision in the whole model
 
 
+def relaxation_run(
+    built: BuiltModel, time_limit: float, mip_gap: float, threads: int | None = None
+) -> _SideRun | None:
+    """Start HiGHS on the one-period model without its far-route rows, in a thread of its own.
+
+    The relaxation of :func:`solve`'s bound (see the module documentation), handed to a HiGHS
+    model of its own and run for ``time_limit`` seconds from the model's start (when it
+    has one) while the caller goes on; ``result()[0]`` is its dual bound, a bound of the
+    whole model. None when the model has no far routes (the relaxation is the model).
+    """
+    m = built.pyomo
+    if len(getattr(m, "slo_far", ())) == 0:
+        return None
+    opt = Highs()
+    opt.config.solver_options = {}
+    start = _start_vector(opt, built)
+    if start is None:
+        opt.set_instance(m)
+    h: highspy.Highs = opt._solver_model
+    for key, value in _options(mip_gap, threads, False).items():
+        h.setOptionValue(key, value)
+    h.setOptionValue("log_to_console", False)
+    side = _SideRun(
+        _FarRoutes(built, h, opt._pyomo_var_to_solver_var_map, opt._pyomo_con_to_solver_con_map)
+    )
+    side.start(None if start is None else np.nan_to_num(start, nan=0.0), time_limit)
+    return side
+
+
 class _SideRun:
     """The relaxation run in a thread of its own (see ``parallel``)."""
 
@@ -397,7 +426,7 @@ class _SideRun:
         self.out: tuple[float | None, np.ndarray | None, float] = (None, None, math.nan)
         self.thread: threading.Thread | None = None
 
-    def start(self, incumbent: np.ndarray, seconds: float) -> None:
+    def start(self, incumbent: np.ndarray | None, seconds: float) -> None:
         def work() -> None:
             self.out = self.far.relaxed_run(incumbent, seconds)
 
@@ -443,17 +472,19 @@ class _FarRoutes:
         self.hi = np.asarray(lp.row_upper_, dtype=float)[self.rows]
 
     def relaxed_run(
-        self, incumbent: np.ndarray, seconds: float
+        self, incumbent: np.ndarray | None, seconds: float
     ) -> tuple[float | None, np.ndarray | None, float]:
-        """Bound, decision and objective of HiGHS on the relaxation from ``incumbent``."""
+        """Bound, decision and objective of HiGHS on the relaxation from ``incumbent``
+        (a decision of the whole model, or None)."""
         h, n, k = self.h, len(self.rows), len(self.y_cols)
         h.changeRowsBounds(  # type: ignore[attr-defined]
             n, self.rows, np.full(n, -highspy.kHighsInf), np.full(n, highspy.kHighsInf)
         )
         h.changeColsBounds(k, self.y_cols, np.zeros(k), np.zeros(k))
-        start = incumbent.copy()
-        start[self.y_cols] = 0.0
-        h.setSolution(_solution(start))
+        if incumbent is not None:
+            start = incumbent.copy()
+            start[self.y_cols] = 0.0
+            h.setSolution(_solution(start))
         h.setOptionValue("time_limit", float(seconds))
         h.run()
         info = h.getInfo()

@@ -17,6 +17,7 @@ from edgebound.errors import SolverError
 from edgebound.instances.generators import generate
 from edgebound.models import placement, placement_decompose
 from edgebound.solvers import BuiltModel, solve
+from edgebound.solvers.result import relative_gap
 
 
 def _load_start(built: BuiltModel) -> bool:
@@ -242,3 +243,28 @@ def test_far_route_relaxation_bounds_the_whole_model(size: str) -> None:
     plain = placement_decompose.solve(built, time_limit=20, mip_gap=1e-4, relaxed_bound=False)
     _certified(plain, exact.objective)
     assert "the whole model for its bound" in plain.notes[-1]
+
+
+def test_one_period_bound_takes_the_relaxation_alongside(monkeypatch) -> None:
+    from edgebound import bounds
+
+    # valid: the relaxation run on its own is at most the whole model's optimum
+    inst = generate("continuum-random", "medium", seed=0)
+    exact = solve(placement.build(inst, weights=WEIGHTS, start=None), mip_gap=1e-7)
+    side = placement_decompose.relaxation_run(placement.build(inst, weights=WEIGHTS), 30, 1e-7)
+    assert side is not None
+    relaxed = side.result()[0]
+    assert relaxed is not None and relaxed <= exact.objective + 1e-6
+    assert placement_decompose.relaxation_run(placement.build(tiny(0)), 5, 1e-4) is None
+    b = bounds.placement(inst, weights=WEIGHTS, time_limit=30)
+    assert b.value <= exact.objective + 1e-6 and b.admits(exact.objective)
+
+    # and the better of the two bounds is the one returned
+    class Side:
+        def result(self) -> tuple[float, None, float]:
+            return b.value + 1e-3, None, math.nan
+
+    monkeypatch.setattr(placement_decompose, "relaxation_run", lambda *a, **k: Side())
+    better = bounds.placement(inst, weights=WEIGHTS, time_limit=30)
+    assert better.value == pytest.approx(b.value + 1e-3, abs=1e-9)
+    assert better.gap == pytest.approx(relative_gap(better.incumbent, better.value))
