@@ -297,7 +297,12 @@ def placement(
             # the model without its far-route rows, a relaxation HiGHS gets further with on
             # large instances, runs alongside in a thread of its own: the better bound counts
             side = placement_decompose.relaxation_run(built, time_limit, mip_gap)
-            b = _bound(built, sense, time_limit, mip_gap)
+            try:
+                b = _bound(built, sense, time_limit, mip_gap)
+            except BaseException:
+                if side is not None:
+                    side.cancel()
+                raise
             relaxed = side.result()[0] if side is not None else None
             if relaxed is None or not math.isfinite(b.value):
                 return b

@@ -43,6 +43,18 @@ def _version() -> str:
     return ".".join(str(p) for p in Highs().version())
 
 
+def _check_time_limit(time_limit: float | None) -> None:
+    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
+        raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
+
+
+def _configure(h: highspy.Highs, mip_gap: float, threads: int | None, verbose: bool) -> None:
+    """Give a highspy model the options of :func:`solve` (see :func:`_options`)."""
+    for key, value in _options(mip_gap, threads, verbose).items():
+        h.setOptionValue(key, value)
+    h.setOptionValue("log_to_console", verbose)
+
+
 def _options(mip_gap: float, threads: int | None, verbose: bool) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "mip_rel_gap": mip_gap,
@@ -117,8 +129,7 @@ def solve(
     >>> res.termination.value, res.evaluation.feasible
     ('optimal', True)
     """
-    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
+    _check_time_limit(time_limit)
     if not 0 <= mip_gap < 1:
         raise SolverError(f"mip_gap: {mip_gap!r} must be in [0, 1)")
     t_start = time.perf_counter()
@@ -443,6 +454,7 @@ def lp_relaxation(model: BuiltModel, *, time_limit: float | None = None) -> LPRe
     >>> lp.bound <= solve(built).objective + 1e-9
     True
     """
+    _check_time_limit(time_limit)
     relaxed = model.pyomo.clone()
     pyo.TransformationFactory("core.relax_integer_vars").apply_to(relaxed)
     opt = Highs()

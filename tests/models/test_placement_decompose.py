@@ -195,34 +195,21 @@ def test_far_route_relaxation_bounds_the_whole_model(size: str) -> None:
     # without its far-route rows (and with every indicator at 0) the model is a relaxation:
     # its optimum is at most the whole model's, and fix-and-optimize's bound from it is
     # certified against the whole model's optimum
-    from pyomo.contrib.solver.solvers.highs import Highs
-
-    from edgebound.models.placement_decompose import _FarRoutes, _read
-    from edgebound.solvers.highs import _options, _start_vector
+    from edgebound.models.placement_decompose import _read
 
     inst = generate("continuum-random", size, seed=0)
     exact = solve(placement.build(inst, weights=WEIGHTS, start=None), mip_gap=1e-7)
     assert exact.optimal and exact.objective is not None
     built = placement.build(inst, weights=WEIGHTS)
     assert built.stats["far_routes"] > 0
-    opt = Highs()
-    opt.config.solver_options = {}
-    start = np.nan_to_num(_start_vector(opt, built), nan=0.0)
-    h = opt._solver_model
-    for key, value in _options(1e-9, 1, False).items():
-        h.setOptionValue(key, value)
-    far = _FarRoutes(built, h, opt._pyomo_var_to_solver_var_map, opt._pyomo_con_to_solver_con_map)
-    bound, sol, obj = far.relaxed_run(start, 60.0)
+    side = placement_decompose.relaxation_run(built, 60.0, 1e-9, threads=1)
+    assert side is not None
+    bound, sol, obj = side.result()
     assert sol is not None and bound is not None
     assert bound <= obj + 1e-6 and obj <= exact.objective + 1e-6
     # restored, the far-route rows make it the whole model again
-    fixed = np.array([c for c in range(h.getNumCol()) if c not in set(far.y_cols)], dtype=np.int32)
-    h.changeColsBounds(
-        len(fixed),
-        fixed,
-        np.asarray(h.getLp().col_lower_)[fixed],
-        np.asarray(h.getLp().col_upper_)[fixed],
-    )
+    far = side.far
+    h = far.h
     h.changeRowsBounds(len(far.rows), far.rows, far.lo, far.hi)  # type: ignore[attr-defined]
     h.changeColsBounds(
         len(far.y_cols), far.y_cols, np.zeros(len(far.y_cols)), np.ones(len(far.y_cols))
@@ -268,3 +255,35 @@ def test_one_period_bound_takes_the_relaxation_alongside(monkeypatch) -> None:
     better = bounds.placement(inst, weights=WEIGHTS, time_limit=30)
     assert better.value == pytest.approx(b.value + 1e-3, abs=1e-9)
     assert better.gap == pytest.approx(relative_gap(better.incumbent, better.value))
+
+
+def test_relaxation_run_bad_time_limit_and_a_failing_bound_stops_it(monkeypatch) -> None:
+    from edgebound import bounds
+    from edgebound.solvers import lp_relaxation
+
+    inst = generate("continuum-random", "medium", seed=0)
+    built = placement.build(inst, weights=WEIGHTS)
+    for bad in (-1.0, 0.0, math.inf):
+        with pytest.raises(SolverError, match=r"time_limit: .* must be a positive number"):
+            placement_decompose.relaxation_run(built, bad, 1e-4)
+        with pytest.raises(SolverError, match=r"time_limit: .* must be a positive number"):
+            lp_relaxation(built, time_limit=bad)
+    with pytest.raises(SolverError, match="time_limit"):
+        bounds.placement(inst, weights=WEIGHTS, time_limit=-1)
+    # when the whole model's solve fails, the relaxation's thread is stopped, not left going
+    started = []
+    real = placement_decompose.relaxation_run
+
+    def spy(*args, **kwargs):
+        side = real(*args, **kwargs)
+        started.append(side)
+        return side
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("solver failed")
+
+    monkeypatch.setattr(placement_decompose, "relaxation_run", spy)
+    monkeypatch.setattr(bounds, "_bound", fail)
+    with pytest.raises(RuntimeError, match="solver failed"):
+        bounds.placement(inst, weights=WEIGHTS, time_limit=60)
+    assert started and started[0].thread is not None and not started[0].thread.is_alive()
