@@ -75,6 +75,10 @@ carry the demand; a node on for one of them that held all its services and draws
 less idle power, as it was; each of the two weakest nodes moved onto each of the three
 that draw least idle power, then the nodes sharing a service with it switched off: moves
 that cost no start, or few, where single switch-offs find no feasible step);
+on every node whose GPUs are all taken, each GPU replica exchanged for one of each other
+service that needs a GPU and fits there (the service that lost it given a replica at its
+cheapest place with room when it no longer carries its demand), then trimmed: which
+service holds the few edge GPUs is what the cost and energy ends of the fronts turn on;
 the off node nearest to the demand switched on and filled; one replica more where
 utilization is highest (two queues); one replica fewer where a replica is dearest among the
 queues that one fewer still carries (two queues); every queue trimmed to the fewest
@@ -585,6 +589,7 @@ class _Router:
                 out.append((Y, k))
         if "migrations" in self.names:
             out += [(Y, k) for Y in self.exchanges(X, k, on, back, weak)]
+        out += [(Y, k) for Y in self.swaps(X, k)]
         # switch on the off node nearest to the demand it could serve, filled
         demand = self.d.lam
         if off:
@@ -771,6 +776,42 @@ class _Router:
                     m for m in on if m not in (w, n) and np.any((Y[:, m] > 0) & (Y[:, n] > 0))
                 ]
                 out.append(self.shrunk(Y, k, shared))
+        return out
+
+    def swaps(self, X: np.ndarray, k: int) -> list[np.ndarray]:
+        """On each node whose GPUs are all taken, each GPU replica exchanged for one of
+        another service that needs a GPU and fits there; when the service that
+        lost it no longer carries its demand, a replica of it added at its cheapest place
+        with room; then trimmed to what the loads need."""
+        g = _RESOURCES.index("gpus")
+        gpu = [int(s) for s in np.flatnonzero(self.need[:, g] > 0)]
+        out = []
+        for n in range(self.N):
+            if self.cap[n, g] <= 0 or X[:, n] @ self.need[:, g] < self.cap[n, g] - 1e-9:
+                continue
+            for s in (s for s in gpu if X[s, n] > 0):
+                for t in gpu:
+                    if t == s or self.ub[t, n] <= X[t, n] or self.reach[t, n, -1] <= 0:
+                        continue
+                    Y = X.copy()
+                    Y[s, n] -= 1
+                    if not self.room(Y, t, n):
+                        continue
+                    Y[t, n] += 1
+                    _, viol, dec, loads = self.evaluate(np.append(Y.ravel(), k))
+                    if viol > 0:
+                        fits = [
+                            m
+                            for m in range(self.N)
+                            if m != n and self.reach[s, m, -1] > 0 and self.room(Y, s, m)
+                        ]
+                        if not fits:
+                            continue
+                        Y[s, min(fits, key=lambda m: (self.price[s, m], m))] += 1
+                        _, viol, dec, loads = self.evaluate(np.append(Y.ravel(), k))
+                        if viol > 0:
+                            continue
+                    out.append(self.trimmed(Y, dec, loads))
         return out
 
     def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:

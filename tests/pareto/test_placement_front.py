@@ -398,6 +398,55 @@ def test_nsga_exchanges_reach_the_least_energy_without_a_start() -> None:
     assert F[0] <= best.objective * (1 + 1e-5)
 
 
+def test_nsga_swaps_give_a_gpu_host_back_its_service() -> None:
+    # the MILP's least cost with one edge GPU host given another GPU service (the service
+    # it held added where it is cheapest): the swaps exchange the host's GPU replica back
+    # and trim what the loads no longer need, at a lower cost; every decision they return
+    # fits the nodes
+    from edgebound.evaluate.placement import evaluate_placement
+    from edgebound.models import placement
+    from edgebound.pareto.placement_nsga import _Router
+    from edgebound.solvers import solve
+
+    inst = generate("continuum-random", "medium", seed=0)
+    best = solve(placement.build(inst, objective="cost", serve_all=True))
+    assert best.optimal and best.objective is not None
+    services = [sv.name for sv in inst.services]
+    nodes = [nd.name for nd in inst.topology.nodes]
+    router = _Router(inst, ("cost", "energy"), 0, 0)
+    X = np.zeros((router.S, router.N), dtype=np.int64)
+    for s, at in best.decision["replicas"].items():
+        for n, c in at.items():
+            X[services.index(s), nodes.index(n)] = c
+    gpu = [s for s in range(router.S) if router.need[s, 3] > 0]
+    tried = 0
+    for n in (n for n in range(router.N) if router.cap[n, 3] == 1):
+        for s in (s for s in gpu if X[s, n] > 0):
+            for t in (t for t in gpu if t != s and router.reach[t, n, -1] > 0):
+                Y = X.copy()
+                Y[s, n] -= 1
+                Y[t, n] += 1
+                fits = [
+                    m
+                    for m in range(router.N)
+                    if m != n and router.reach[s, m, -1] > 0 and router.room(Y, s, m)
+                ]
+                Y[s, min(fits, key=lambda m: (router.price[s, m], m))] += 1
+                F, _, dec, _ = router.evaluate(np.append(Y.ravel(), 0))
+                if not evaluate_placement(inst, dec).feasible:
+                    continue
+                tried += 1
+                costs = []
+                for Z in router.swaps(Y, 0):
+                    assert np.all(router.ub >= Z)
+                    assert np.all(Z.T @ router.need <= router.cap * (1 + 1e-9))
+                    Fz, g, _, _ = router.evaluate(np.append(Z.ravel(), 0))
+                    if g <= 0 and Z[t, n] == 0:
+                        costs.append(Fz[0])
+                assert costs and min(costs) < F[0] - 0.1
+    assert tried >= 3
+
+
 def test_nsga_cheap_cover_is_in_the_first_population() -> None:
     # The population takes only its first seeds; with 26 nodes on before, the switch-off
     # chain alone would fill them and leave out the cheap cover, the cost end's anchor.
