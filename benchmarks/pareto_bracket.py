@@ -1,0 +1,170 @@
+"""Bracket the hypervolume of a complete placement front from a front at a resolution.
+
+Run: ``python benchmarks/pareto_bracket.py EXACT.json [NSGA.json ...] --budget 1500``
+(``EXACT.json``: a front of ``continuum-random`` medium seed 0 written by
+``benchmarks/pareto_placement.py --cache DIR --delta D``; ``--size``/``--seed`` for another
+instance). A front computed with ``delta`` finds the least value of the free objective
+``f`` (e.g. energy) only at bounds of the stepped objective ``c`` (e.g. cost) a step apart,
+and the complete front, which counts for an objective with finitely many values, may be
+better between the steps. This script solves ``min f s.t. c <= b`` for more bounds ``b``
+(``--time-limit`` seconds each, one HiGHS thread): just below every point of the front,
+at every step's bound, then in the middle of the widest uncertain range in turn until
+``--budget`` seconds have passed. Every feasible decision found, and every point of the
+NSGA-II fronts given (feasible for the evaluator), bounds ``f`` from above; every dual
+bound bounds it from below for all ``c <= b``. It prints the hypervolume of the front, of
+the best points known (a lower bound of the complete front's) and the certified upper
+bound, and each NSGA-II front's ratio against both ends, with the reference point of
+``pareto_placement.py`` (the exact front's worst values, a tenth of its range further).
+Solves are kept in ``--progress FILE`` (default: next to ``EXACT.json``) and not repeated
+on a later run; an interrupted run keeps every finished solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgebound.instances.generators import generate
+from edgebound.models import placement
+from edgebound.pareto import ParetoFront
+from edgebound.solvers import solve
+
+
+def envelopes(
+    points: list[tuple[float, float]], cuts: list[tuple[float, float]], xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower bounds of the least ``f`` at each ``c`` of ``xs``: the best point
+    with ``c_j <= c``, and the largest dual bound of a solve with bound ``b >= c``."""
+    upper = np.full(xs.size, np.inf)
+    for c, f in points:
+        upper[xs >= c - 1e-9] = np.minimum(upper[xs >= c - 1e-9], f)
+    lower = np.full(xs.size, -np.inf)
+    for b, lb in cuts:
+        lower[xs <= b + 1e-9] = np.maximum(lower[xs <= b + 1e-9], lb)
+    return upper, np.minimum(lower, upper)
+
+
+def area(values: np.ndarray, xs: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of a nonincreasing step function sampled at the midpoints of ``xs``."""
+    height = np.clip(ref[1] - values[:-1], 0.0, None)
+    return float(np.sum(height * np.diff(xs)))
+
+
+def breakpoints(
+    points: list[tuple[float, float]], cuts: list[tuple[float, float]], lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost values where the envelopes may change, and a sample inside each interval."""
+    xs = {lo, hi}
+    xs.update(c for c, _ in points if lo < c < hi)
+    xs.update(b + 1e-7 for b, _ in cuts if lo < b < hi)
+    grid = np.array(sorted(xs))
+    mids = np.append((grid[1:] + grid[:-1]) / 2, hi)
+    return grid, mids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("exact", type=Path, help="front at a resolution (JSON)")
+    parser.add_argument("nsga", type=Path, nargs="*", help="NSGA-II fronts to score (JSON)")
+    parser.add_argument("--size", default="medium", choices=["small", "medium"])
+    parser.add_argument("--seed", type=int, default=0, help="instance seed")
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds of solves")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per solve")
+    parser.add_argument("--progress", type=Path, default=None, help="solves kept (JSON)")
+    args = parser.parse_args()
+
+    front = ParetoFront.from_json(args.exact)
+    free, stepped = str(front.stats["primary"]), str(front.stats["constrained"])
+    col = {name: k for k, name in enumerate(front.names)}
+    if any(front.senses[col[n]] != "min" for n in (free, stepped)):
+        raise SystemExit("both objectives must be minimized")
+    E = front.F[:, [col[stepped], col[free]]]
+    ref = E.max(axis=0) + 0.1 * (E.max(axis=0) - E.min(axis=0))
+    lo, hi = float(E[:, 0].min()), float(ref[0])
+    step = float(front.stats.get("delta") or 0.0) * max(float(np.ptp(E[:, 0])), 1.0)
+    inst = generate("continuum-random", args.size, seed=args.seed)
+    progress = args.progress or args.exact.with_suffix(".bracket.json")
+    done: list[dict] = json.loads(progress.read_text()) if progress.exists() else []
+
+    points = [(float(c), float(f)) for c, f in E]
+    nsga = {p: ParetoFront.from_json(p) for p in args.nsga}
+    for p in nsga.values():
+        k = {name: j for j, name in enumerate(p.names)}
+        points += [(float(r[k[stepped]]), float(r[k[free]])) for r in p.F]
+    # the least f of all, at any c (the front's payoff table)
+    cuts = [(np.inf, float(E[:, 1].min()) * (1 - 1e-9))]
+
+    def record(r: dict) -> None:
+        if r["lb"] is not None:
+            cuts.append((r["bound"], r["lb"]))
+        if r["point"] is not None:
+            points.append(tuple(r["point"]))
+
+    for r in done:
+        record(r)
+
+    def run(bound: float) -> None:
+        t = time.perf_counter()
+        res = solve(
+            placement.build(inst, free, constraints={stepped: bound}),
+            time_limit=args.time_limit,
+            threads=1,
+        )
+        ev = res.evaluation.objectives if res.evaluation is not None else None
+        r = {
+            "bound": bound,
+            "lb": res.bound,
+            "optimal": res.optimal,
+            "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
+            "seconds": time.perf_counter() - t,
+        }
+        done.append(r)
+        progress.write_text(json.dumps(done))
+        record(r)
+        print(f"{len(done):4d}  {stepped} <= {bound:.4f}: {free} {r['point']} >= {res.bound}")
+
+    start = time.perf_counter()
+    asked = {round(r["bound"], 9) for r in done}
+    # below every point of the front, and at every step's bound
+    first = sorted({c - 1e-4 for c, _ in E if c > lo} | {c - step for c, _ in E if c - step > lo})
+    try:
+        for b in first:
+            if time.perf_counter() - start > args.budget:
+                break
+            if round(b, 9) not in asked:
+                run(b)
+        while time.perf_counter() - start < args.budget:
+            grid, mids = breakpoints(points, cuts, lo, hi)
+            upper, lower = envelopes(points, cuts, mids)
+            width = (np.minimum(upper, ref[1]) - np.minimum(lower, ref[1]))[:-1] * np.diff(grid)
+            if width.max(initial=0.0) <= 1e-12:
+                break
+            k = int(np.argmax(width))
+            run(float((grid[k] + grid[k + 1]) / 2))
+    except KeyboardInterrupt:
+        print("interrupted: the solves so far are kept")
+
+    grid, mids = breakpoints(points, cuts, lo, hi)
+    upper, lower = envelopes(points, cuts, mids)
+    own, _ = envelopes([(float(c), float(f)) for c, f in E], [], mids)
+    hv_lo, hv_hi = area(upper, grid, ref), area(lower, grid, ref)
+    print(
+        f"{len(done)} solves; hypervolume of the front {area(own, grid, ref):.5f}, "
+        f"of the complete front between {hv_lo:.5f} (best points known) and {hv_hi:.5f}"
+    )
+    for path, p in nsga.items():
+        k = {name: j for j, name in enumerate(p.names)}
+        mine, _ = envelopes([(float(r[k[stepped]]), float(r[k[free]])) for r in p.F], [], mids)
+        hv = area(mine, grid, ref)
+        print(
+            f"{path.name}: {hv / area(own, grid, ref):.4f} of the front, "
+            f"{hv / hv_hi:.4f}-{hv / hv_lo:.4f} of the complete front"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The hypervolume bracket of ``benchmarks/pareto_bracket.py`` on fronts known exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from pymoo.indicators.hv import HV
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "pareto_bracket.py"
+_spec = importlib.util.spec_from_file_location("pareto_bracket", _PATH)
+assert _spec is not None and _spec.loader is not None
+bracket = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bracket)
+
+
+def _bracket(points, cuts, lo, ref):  # type: ignore[no-untyped-def]
+    grid, mids = bracket.breakpoints(points, cuts, lo, float(ref[0]))
+    upper, lower = bracket.envelopes(points, cuts, mids)
+    return bracket.area(upper, grid, ref), bracket.area(lower, grid, ref)
+
+
+def test_bracket_closes_on_a_front_proven_everywhere() -> None:
+    # every point's least energy proven at the cost just below the next point: the two
+    # ends meet at the hypervolume of the points (pymoo's)
+    F = np.array([[1.0, 5.0], [2.0, 3.0], [4.0, 2.0], [6.0, 1.0]])
+    ref = np.array([7.0, 6.0])
+    points = [tuple(p) for p in F]
+    cuts = [(2.0 - 1e-6, 5.0), (4.0 - 1e-6, 3.0), (6.0 - 1e-6, 2.0), (np.inf, 1.0)]
+    lo, hi = _bracket(points, cuts, 1.0, ref)
+    assert abs(lo - HV(ref_point=ref)(F)) < 1e-6
+    assert abs(hi - lo) < 1e-5
+
+
+def test_bracket_without_solves_between_points_is_wide() -> None:
+    # with only the least value of all proven, the upper end is the box of the least
+    # cost and the least energy, and the lower end still the points' hypervolume
+    F = np.array([[1.0, 5.0], [2.0, 3.0], [4.0, 2.0], [6.0, 1.0]])
+    ref = np.array([7.0, 6.0])
+    lo, hi = _bracket([tuple(p) for p in F], [(np.inf, 1.0)], 1.0, ref)
+    assert abs(lo - HV(ref_point=ref)(F)) < 1e-6
+    assert abs(hi - (7.0 - 1.0) * (6.0 - 1.0)) < 1e-6
