@@ -77,7 +77,7 @@ that draw least idle power, then the nodes sharing a service with it switched of
 that cost no start, or few, where single switch-offs find no feasible step);
 on every node whose GPUs are all taken, each GPU replica exchanged for one of each other
 service that needs a GPU and fits there (the service that lost it given a replica at its
-cheapest place with room when it no longer carries its demand), then trimmed: which
+cheapest place with room when it is no longer served in full), then trimmed: which
 service holds the few edge GPUs is what the cost and energy ends of the fronts turn on;
 the off node nearest to the demand switched on and filled; one replica more where
 utilization is highest (two queues); one replica fewer where a replica is dearest among the
@@ -780,9 +780,10 @@ class _Router:
 
     def swaps(self, X: np.ndarray, k: int) -> list[np.ndarray]:
         """On each node whose GPUs are all taken, each GPU replica exchanged for one of
-        another service that needs a GPU and fits there; when the service that
-        lost it no longer carries its demand, a replica of it added at its cheapest place
-        with room; then trimmed to what the loads need."""
+        another service that needs a GPU and fits there; when the decision is then
+        infeasible (the service that lost it no longer served in full), a replica of that
+        service added at its cheapest place with room; then trimmed to what the loads
+        need. Exchanges that stay infeasible are left out."""
         g = _RESOURCES.index("gpus")
         gpu = [int(s) for s in np.flatnonzero(self.need[:, g] > 0)]
         out = []
