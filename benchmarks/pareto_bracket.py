@@ -78,6 +78,8 @@ def main() -> None:
     args = parser.parse_args()
 
     front = ParetoFront.from_json(args.exact)
+    if front.stats.get("model") != "placement" or "constrained" not in front.stats:
+        raise SystemExit(f"{args.exact}: not an exact placement front (pareto_placement.py)")
     free, stepped = str(front.stats["primary"]), str(front.stats["constrained"])
     col = {name: k for k, name in enumerate(front.names)}
     if any(front.senses[col[n]] != "min" for n in (free, stepped)):
@@ -87,6 +89,11 @@ def main() -> None:
     lo, hi = float(E[:, 0].min()), float(ref[0])
     step = float(front.stats.get("delta") or 0.0) * max(float(np.ptp(E[:, 0])), 1.0)
     inst = generate("continuum-random", args.size, seed=args.seed)
+    if front.stats.get("instance") != inst.name:
+        raise SystemExit(
+            f"{args.exact} is a front of {front.stats.get('instance')}, not of {inst.name}: "
+            "give its --size and --seed"
+        )
     progress = args.progress or args.exact.with_suffix(".bracket.json")
     done: list[dict] = json.loads(progress.read_text()) if progress.exists() else []
 
