@@ -269,6 +269,16 @@ class _Router:
             return False
         return self.budget is None or X[s, n] < self.prev[s, n] or self.migrations(X) < self.budget
 
+    def cheapest_room(self, X: np.ndarray, s: int, avoid: int) -> int | None:
+        """The cheapest node other than ``avoid`` that can serve s and has room for one
+        more of its replicas (the lowest index among equals); None when there is none."""
+        fits = [
+            m
+            for m in range(self.N)
+            if m != avoid and self.reach[s, m, -1] > 0 and self.room(X, s, m)
+        ]
+        return min(fits, key=lambda m: (self.price[s, m], m)) if fits else None
+
     def fill(self, X: np.ndarray, nodes: Sequence[int]) -> np.ndarray:
         """Add replicas on ``nodes`` while they fit, to the service with the least capacity
         per demand that can serve from there (a greedy that draws nothing)."""
@@ -699,13 +709,9 @@ class _Router:
                     if not self.room(X, s, n) and others:
                         j = others[int(self.rng.integers(len(others)))]
                         Y[j, n] -= 1
-                        cheap = [
-                            m
-                            for m in range(self.N)
-                            if m != n and self.room(Y, j, m) and self.reach[j, m, -1] > 0
-                        ]
-                        if cheap:
-                            Y[j, min(cheap, key=lambda m: (self.price[j, m], m))] += 1
+                        to = self.cheapest_room(Y, j, n)
+                        if to is not None:
+                            Y[j, to] += 1
             out.append((Y, k))
         return [self.repair(np.append(Y.ravel(), kk)) for Y, kk in out]
 
@@ -792,7 +798,7 @@ class _Router:
                 continue
             for s in (s for s in gpu if X[s, n] > 0):
                 for t in gpu:
-                    if t == s or self.ub[t, n] <= X[t, n] or self.reach[t, n, -1] <= 0:
+                    if t == s or self.reach[t, n, -1] <= 0:
                         continue
                     Y = X.copy()
                     Y[s, n] -= 1
@@ -801,14 +807,10 @@ class _Router:
                     Y[t, n] += 1
                     _, viol, dec, loads = self.evaluate(np.append(Y.ravel(), k))
                     if viol > 0:
-                        fits = [
-                            m
-                            for m in range(self.N)
-                            if m != n and self.reach[s, m, -1] > 0 and self.room(Y, s, m)
-                        ]
-                        if not fits:
+                        to = self.cheapest_room(Y, s, n)
+                        if to is None:
                             continue
-                        Y[s, min(fits, key=lambda m: (self.price[s, m], m))] += 1
+                        Y[s, to] += 1
                         _, viol, dec, loads = self.evaluate(np.append(Y.ravel(), k))
                         if viol > 0:
                             continue
