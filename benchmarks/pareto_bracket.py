@@ -76,8 +76,18 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per solve")
     parser.add_argument("--progress", type=Path, default=None, help="solves kept (JSON)")
     args = parser.parse_args()
+    if not args.time_limit > 0:
+        parser.error(f"--time-limit: {args.time_limit} must be a positive number of seconds")
+    if not args.budget >= 0:
+        parser.error(f"--budget: {args.budget} must be >= 0 seconds")
 
-    front = ParetoFront.from_json(args.exact)
+    def read(path: Path) -> ParetoFront:
+        try:
+            return ParetoFront.from_json(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"{path}: not a readable front ({exc})") from None
+
+    front = read(args.exact)
     if front.stats.get("model") != "placement" or "constrained" not in front.stats:
         raise SystemExit(f"{args.exact}: not an exact placement front (pareto_placement.py)")
     free, stepped = str(front.stats["primary"]), str(front.stats["constrained"])
@@ -95,10 +105,13 @@ def main() -> None:
             "give its --size and --seed"
         )
     progress = args.progress or args.exact.with_suffix(".bracket.json")
-    done: list[dict] = json.loads(progress.read_text()) if progress.exists() else []
+    try:
+        done: list[dict] = json.loads(progress.read_text()) if progress.exists() else []
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--progress {progress}: not a readable list of solves ({exc})") from None
 
     points = [(float(c), float(f)) for c, f in E]
-    nsga = {p: ParetoFront.from_json(p) for p in args.nsga}
+    nsga = {p: read(p) for p in args.nsga}
     for p in nsga.values():
         k = {name: j for j, name in enumerate(p.names)}
         points += [(float(r[k[stepped]]), float(r[k[free]])) for r in p.F]
@@ -158,9 +171,9 @@ def main() -> None:
     grid, mids = breakpoints(points, cuts, lo, hi)
     upper, lower = envelopes(points, cuts, mids)
     own, _ = envelopes([(float(c), float(f)) for c, f in E], [], mids)
-    hv_lo, hv_hi = area(upper, grid, ref), area(lower, grid, ref)
+    hv_own, hv_lo, hv_hi = area(own, grid, ref), area(upper, grid, ref), area(lower, grid, ref)
     print(
-        f"{len(done)} solves; hypervolume of the front {area(own, grid, ref):.5f}, "
+        f"{len(done)} solves; hypervolume of the front {hv_own:.5f}, "
         f"of the complete front between {hv_lo:.5f} (best points known) and {hv_hi:.5f}"
     )
     for path, p in nsga.items():
@@ -168,7 +181,7 @@ def main() -> None:
         mine, _ = envelopes([(float(r[k[stepped]]), float(r[k[free]])) for r in p.F], [], mids)
         hv = area(mine, grid, ref)
         print(
-            f"{path.name}: {hv / area(own, grid, ref):.4f} of the front, "
+            f"{path.name}: {hv / hv_own:.4f} of the front, "
             f"{hv / hv_hi:.4f}-{hv / hv_lo:.4f} of the complete front"
         )
 
