@@ -15,6 +15,12 @@ bound bounds it from below for all ``c <= b``. It prints the hypervolume of the 
 the best points known (a lower bound of the complete front's) and the certified upper
 bound, and each NSGA-II front's ratio against both ends, with the reference point of
 ``pareto_placement.py`` (the exact front's worst values, a tenth of its range further).
+Before those, ``--hull-budget`` seconds go to the front's *supported* points (the
+noninferior set estimation method): for each edge of the lower convex hull of the points
+known, of slope ``-w``, it solves ``min f + w c``; a better point splits the edge, and every
+dual bound ``L`` gives the line ``f >= L - w c``, which holds at every ``c`` for every
+decision costing at most ``c``. Where the front is convex these lines close the bracket
+with few solves; the bound solves then go where it is not.
 Solves are kept in ``--progress FILE`` (default: next to ``EXACT.json``) and not repeated
 on a later run; an interrupted run keeps every finished solve.
 """
@@ -22,6 +28,7 @@ on a later run; an interrupted run keeps every finished solve.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -32,6 +39,9 @@ from edgebound.instances.generators import generate
 from edgebound.models import placement
 from edgebound.pareto import ParetoFront
 from edgebound.solvers import solve
+
+# the objectives that placement.build's weighted sum takes
+WEIGHTED = ("latency", "energy", "cost", "dropped", "migrations")
 
 
 def envelopes(
@@ -46,6 +56,34 @@ def envelopes(
     for b, lb in cuts:
         lower[xs <= b + 1e-9] = np.maximum(lower[xs <= b + 1e-9], lb)
     return upper, np.minimum(lower, upper)
+
+
+def lines_at(lines: list[tuple[float, float]], xs: np.ndarray) -> np.ndarray:
+    """The best bound of the lines ``f >= L - w c`` at each ``c`` of ``xs``."""
+    out = np.full(xs.size, -np.inf)
+    for w, bound in lines:
+        out = np.maximum(out, bound - w * xs)
+    return out
+
+
+def lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The nondominated points on the lower-left convex hull of ``points``, by ``c``: from
+    the least ``c`` (least ``f`` among those) to the least ``f`` (least ``c`` among
+    those); the slopes between them are negative and increasing."""
+    P = sorted(set(points))
+    hull: list[tuple[float, float]] = []
+    for p in P:
+        if hull and p[1] >= hull[-1][1]:
+            continue  # dominated by (or equal to) a point of less c
+        while len(hull) >= 2:
+            (c1, f1), (c2, f2) = hull[-2], hull[-1]
+            # drop the middle point unless it lies strictly below the chord
+            if (f2 - f1) * (p[0] - c1) >= (p[1] - f1) * (c2 - c1):
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return hull
 
 
 def area(values: np.ndarray, xs: np.ndarray, ref: np.ndarray) -> float:
@@ -66,6 +104,28 @@ def breakpoints(
     return grid, mids
 
 
+def bracketed(
+    points: list[tuple[float, float]],
+    cuts: list[tuple[float, float]],
+    lines: list[tuple[float, float]],
+    lo: float,
+    hi: float,
+    samples: int = 4000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grid, its samples, and the upper and lower envelopes there. With lines the grid gets
+    ``samples`` more even points and each interval the lines' bound at its right end (their
+    least over the interval: each line decreases with ``c``)."""
+    grid, mids = breakpoints(points, cuts, lo, hi)
+    if lines:
+        grid = np.unique(np.concatenate([grid, np.linspace(lo, hi, samples + 1)]))
+        mids = np.append((grid[1:] + grid[:-1]) / 2, hi)
+    upper, lower = envelopes(points, cuts, mids)
+    if lines:
+        right = np.append(grid[1:], hi)
+        lower = np.minimum(np.maximum(lower, lines_at(lines, right)), upper)
+    return grid, mids, upper, lower
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("exact", type=Path, help="front at a resolution (JSON)")
@@ -74,12 +134,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="instance seed")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of solves")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per solve")
+    parser.add_argument(
+        "--hull-budget", type=float, default=0.0, help="seconds of supported-point solves"
+    )
     parser.add_argument("--progress", type=Path, default=None, help="solves kept (JSON)")
     args = parser.parse_args()
     if not args.time_limit > 0:
         parser.error(f"--time-limit: {args.time_limit} must be a positive number of seconds")
-    if not args.budget >= 0:
-        parser.error(f"--budget: {args.budget} must be >= 0 seconds")
+    for name in ("budget", "hull_budget"):
+        if not getattr(args, name) >= 0:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"{flag}: {getattr(args, name)} must be >= 0 seconds")
 
     def read(path: Path) -> ParetoFront:
         try:
@@ -118,9 +183,14 @@ def main() -> None:
     # the least f of all, at any c (the front's payoff table)
     cuts = [(np.inf, float(E[:, 1].min()) * (1 - 1e-9))]
 
+    lines: list[tuple[float, float]] = []
+
     def record(r: dict) -> None:
         if r["lb"] is not None:
-            cuts.append((r["bound"], r["lb"]))
+            if "slope" in r:
+                lines.append((r["slope"], r["lb"]))
+            else:
+                cuts.append((r["bound"], r["lb"]))
         if r["point"] is not None:
             points.append(tuple(r["point"]))
 
@@ -147,29 +217,76 @@ def main() -> None:
         record(r)
         print(f"{len(done):4d}  {stepped} <= {bound:.4f}: {free} {r['point']} >= {res.bound}")
 
-    start = time.perf_counter()
-    asked = {round(r["bound"], 9) for r in done}
+    def support(w: float) -> None:
+        """Solve min f + w c; record its line and its point."""
+        t = time.perf_counter()
+        res = solve(
+            placement.build(inst, "weighted", weights={free: 1.0, stepped: w}),
+            time_limit=args.time_limit,
+            threads=1,
+        )
+        ev = res.evaluation.objectives if res.evaluation is not None else None
+        r = {
+            "slope": w,
+            "lb": res.bound,
+            "optimal": res.optimal,
+            "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
+            "seconds": time.perf_counter() - t,
+        }
+        done.append(r)
+        progress.write_text(json.dumps(done))
+        record(r)
+        print(f"{len(done):4d}  min {free} + {w:.6g} {stepped}: {r['point']}, bound {res.bound}")
+
+    def hull_phase() -> None:
+        """Noninferior set estimation: every hull edge's slope solved once; an edge whose
+        solve finds nothing below it is on the hull of the front (when proven)."""
+        if {free, stepped} - set(WEIGHTED):
+            print(f"no supported points: {free} and {stepped} are not both weighted objectives")
+            return
+        if stepped in ("energy", "latency") and free not in ("energy", "latency"):
+            print(f"no supported points: a weighted sum with {stepped} serves all demand")
+            return
+        tried = {round(r["slope"], 12) for r in done if "slope" in r}
+        start = time.perf_counter()
+        while time.perf_counter() - start < args.hull_budget:
+            hull = lower_hull(points)
+            edges = [
+                (a, b)
+                for a, b in itertools.pairwise(hull)
+                if round((a[1] - b[1]) / (b[0] - a[0]), 12) not in tried
+            ]
+            if not edges:
+                print("supported points: every hull edge solved")
+                return
+            # the edge spanning the largest box first
+            a, b = max(edges, key=lambda e: (e[1][0] - e[0][0]) * (e[0][1] - e[1][1]))
+            w = (a[1] - b[1]) / (b[0] - a[0])
+            tried.add(round(w, 12))
+            support(w)
+
+    asked = {round(r["bound"], 9) for r in done if "slope" not in r}
     # below every point of the front, and at every step's bound
     first = sorted({c - 1e-4 for c, _ in E if c > lo} | {c - step for c, _ in E if c - step > lo})
     try:
+        hull_phase()
+        start = time.perf_counter()
         for b in first:
             if time.perf_counter() - start > args.budget:
                 break
             if round(b, 9) not in asked:
                 run(b)
         while time.perf_counter() - start < args.budget:
-            grid, mids = breakpoints(points, cuts, lo, hi)
-            upper, lower = envelopes(points, cuts, mids)
+            grid, mids, upper, lower = bracketed(points, cuts, lines, lo, hi)
             width = (np.minimum(upper, ref[1]) - np.minimum(lower, ref[1]))[:-1] * np.diff(grid)
             if width.max(initial=0.0) <= 1e-12:
                 break
-            k = int(np.argmax(width))
-            run(float((grid[k] + grid[k + 1]) / 2))
+            at = int(np.argmax(width))
+            run(float((grid[at] + grid[at + 1]) / 2))
     except KeyboardInterrupt:
         print("interrupted: the solves so far are kept")
 
-    grid, mids = breakpoints(points, cuts, lo, hi)
-    upper, lower = envelopes(points, cuts, mids)
+    grid, mids, upper, lower = bracketed(points, cuts, lines, lo, hi)
     own, _ = envelopes([(float(c), float(f)) for c, f in E], [], mids)
     hv_own, hv_lo, hv_hi = area(own, grid, ref), area(upper, grid, ref), area(lower, grid, ref)
     print(

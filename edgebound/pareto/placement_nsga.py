@@ -79,6 +79,14 @@ on every node whose GPUs are all taken, each GPU replica exchanged for one of ea
 service that needs a GPU and fits there (the service that lost it given a replica at its
 cheapest place with room when it is no longer served in full), then trimmed: which
 service holds the few edge GPUs is what the cost and energy ends of the fronts turn on;
+the edge packed again, as many replicas per service (on the edge nodes on, on any edge node,
+and with the cloud's replicas pulled onto the edge too): the services that fewest nodes can
+serve placed first, each replica where its service has most, else on a node already used
+that the services still to place need least, else on the node drawing least idle power per
+vCPU, what fits nowhere at its cheapest place; then replicas added where demand is dropped
+(for the origin dropped most, where one more raises its rate limit most per price, nodes on
+first): which services share the scarce places of the edge (its GPU hosts, the nodes of a
+residency region) is a choice no move of one replica makes;
 the off node nearest to the demand switched on and filled; one replica more where
 utilization is highest (two queues); one replica fewer where a replica is dearest among the
 queues that one fewer still carries (two queues); every queue trimmed to the fewest
@@ -216,6 +224,9 @@ class _Router:
         dyn = (self.dyn_cpu + self.dyn_gpu)[rs, rn]
         self.route_w = dyn / max(float(dyn.max(initial=0.0)), 1e-12)
         self.ms_scale = max(float(self.route_ms.max(initial=0.0)), 1e-12)
+        # the edge nodes that can hold a replica, and which resources they have
+        tiers = np.array([node.tier for node in inst.topology.nodes])
+        self.edge = [int(n) for n in np.flatnonzero((tiers == "edge") & (self.ub.sum(axis=0) > 0))]
         self.cuts: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
         self.reach = self.limits.max(axis=1)  # (S, N, C + 1): the best origin's limits
         # what a replica costs: its price when cost is an objective, else its share of the
@@ -600,6 +611,15 @@ class _Router:
         if "migrations" in self.names:
             out += [(Y, k) for Y in self.exchanges(X, k, on, back, weak)]
         out += [(Y, k) for Y in self.swaps(X, k)]
+        # the edge packed again, per service as many replicas: on the edge nodes on, on any
+        # edge node, and with the cloud's replicas too; demand then dropped gets replicas
+        on_edge = [n for n in self.edge if n in on]
+        for bins, pull in ((on_edge, False), (self.edge, False), (self.edge, True)):
+            Z = self.repacked(X, bins, pull)
+            if Z is not None:
+                Z = self.augmented(Z, k)
+            if Z is not None:
+                out.append((Z, k))
         # switch on the off node nearest to the demand it could serve, filled
         demand = self.d.lam
         if off:
@@ -816,6 +836,84 @@ class _Router:
                             continue
                     out.append(self.trimmed(Y, dec, loads))
         return out
+
+    def repacked(self, X: np.ndarray, bins: Sequence[int], pull: bool = False) -> np.ndarray | None:
+        """The replicas on the edge (with ``pull``, on every node) placed again, as many per
+        service, on the nodes of ``bins`` (edge nodes), the others on the edge emptied.
+
+        Services go in the order of how few of ``bins`` can serve them (those needing a GPU,
+        then the larger, first among equals); each replica goes where its service already
+        has most (pooling), else to a node already used, the one the services still to
+        place could use least (their vCPUs spread evenly over the nodes they can use), then
+        the one drawing least idle power per vCPU; a replica that fits on none of ``bins``
+        goes to its cheapest place with room. None when one fits nowhere. Which services
+        share the edge's scarce places (the GPU hosts, the nodes of a region) is what
+        moves of one replica at a time cannot change."""
+        cols = np.arange(self.N) if pull else np.array(self.edge, dtype=np.int64)
+        count = X[:, cols].sum(axis=1)
+        Y = X.copy()
+        Y[:, cols] = 0
+        inside = np.zeros(self.N, dtype=bool)
+        inside[list(bins)] = True
+        usable = (self.reach[..., -1] > 0) & (self.ub > 0) & inside[None, :]  # (S, N)
+        flex = usable.sum(axis=1)
+        g = _RESOURCES.index("gpus")
+        order = [
+            int(s)
+            for s in sorted(
+                np.flatnonzero(count > 0),
+                key=lambda s: (flex[s], -self.need[s, g], -self.need[s, 0], s),
+            )
+        ]
+        lean = self.idle / np.maximum(self.cap[:, 0], 1e-9)
+        for j, s in enumerate(order):
+            press = np.zeros(self.N)
+            for t in order[j + 1 :]:
+                if flex[t]:
+                    press += usable[t] * (count[t] * self.need[t, 0] / flex[t])
+            for _ in range(int(count[s])):
+                fits = [int(n) for n in np.flatnonzero(usable[s]) if self.room(Y, s, int(n))]
+                if fits:
+                    used = Y.sum(axis=0) > 0
+                    n = min(
+                        fits, key=lambda n: (-Y[s, n], not used[n], press[n], lean[n], -X[s, n], n)
+                    )
+                else:
+                    m = self.cheapest_room(Y, s, -1)
+                    if m is None:
+                        return None
+                    n = m
+                Y[s, n] += 1
+        return Y
+
+    def augmented(self, X: np.ndarray, k: int, tries: int = 12) -> np.ndarray | None:
+        """``X`` with replicas added, one at a time, for the (service, origin) whose demand
+        the routing drops most: where one more replica raises that origin's rate limit
+        most per price, nodes on first; None when ``tries`` do not serve all demand or a
+        decision is infeasible for another reason."""
+        Y = X.copy()
+        for _ in range(tries + 1):
+            _, viol, dec, _ = self.evaluate(np.append(Y.ravel(), k))
+            if viol <= 0:
+                return Y
+            short = self.d.lam - dec.routing.sum(axis=2)  # (S, origins)
+            s, i = (int(v) for v in np.unravel_index(int(np.argmax(short)), short.shape))
+            if short[s, i] <= 1e-9:
+                return None
+            on = Y.sum(axis=0) > 0
+            best: tuple[bool, float, int] | None = None
+            for m in range(self.N):
+                if not self.room(Y, s, m):
+                    continue
+                gain = self.limits[s, i, m, Y[s, m] + 1] - self.limits[s, i, m, Y[s, m]]
+                if gain > 0:
+                    key = (not on[m], float(self.price[s, m]) / gain, m)
+                    if best is None or key < best:
+                        best = key
+            if best is None:
+                return None
+            Y[s, best[2]] += 1
+        return None
 
     def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:
         """The fewest replicas of every queue whose rate limit, for the origins routed to

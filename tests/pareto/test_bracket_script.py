@@ -41,3 +41,28 @@ def test_bracket_without_solves_between_points_is_wide() -> None:
     lo, hi = _bracket([tuple(p) for p in F], [(np.inf, 1.0)], 1.0, ref)
     assert abs(lo - HV(ref_point=ref)(F)) < 1e-6
     assert abs(hi - (7.0 - 1.0) * (6.0 - 1.0)) < 1e-6
+
+
+def test_lower_hull_keeps_the_nondominated_corners() -> None:
+    # (3, 4) is dominated, (4, 2) lies on the chord from (2, 3) to (6, 1)
+    points = [(1.0, 5.0), (2.0, 3.0), (4.0, 2.0), (6.0, 1.0), (3.0, 4.0), (6.0, 1.5)]
+    assert bracket.lower_hull(points) == [(1.0, 5.0), (2.0, 3.0), (6.0, 1.0)]
+    assert bracket.lower_hull([(2.0, 1.0)]) == [(2.0, 1.0)]
+
+
+def test_supporting_lines_bound_the_front_by_its_hull() -> None:
+    # lines of the hull's two edges (slopes 2 and 0.5) and the least energy: the upper end
+    # is the area above the hull, 23, which contains the front's own hypervolume
+    F = np.array([[1.0, 5.0], [2.0, 3.0], [4.0, 2.0], [6.0, 1.0]])
+    ref = np.array([7.0, 6.0])
+    points = [tuple(p) for p in F]
+    cuts = [(np.inf, 1.0)]
+    lines = [(2.0, 7.0), (0.5, 4.0)]
+    grid, _, upper, lower = bracket.bracketed(points, cuts, lines, 1.0, 7.0)
+    hv_lo, hv_hi = bracket.area(upper, grid, ref), bracket.area(lower, grid, ref)
+    assert abs(hv_lo - HV(ref_point=ref)(F)) < 1e-6
+    assert hv_lo <= hv_hi
+    assert 23.0 <= hv_hi < 23.0 + 0.01  # the lines' right ends: a little above, never below
+    # without the lines, the box of the least cost and the least energy
+    _, hi_without = _bracket(points, cuts, 1.0, ref)
+    assert abs(hi_without - 30.0) < 1e-6

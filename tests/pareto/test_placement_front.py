@@ -398,14 +398,10 @@ def test_nsga_exchanges_reach_the_least_energy_without_a_start() -> None:
     assert F[0] <= best.objective * (1 + 1e-5)
 
 
-def test_nsga_swaps_give_a_gpu_host_back_its_service() -> None:
-    # the MILP's least cost with one edge GPU host given another GPU service (the service
-    # it held added where it is cheapest): the swaps exchange the host's GPU replica back
-    # and trim what the loads no longer need, at a lower cost; every decision they return
-    # fits the nodes
-    from edgebound.evaluate.placement import evaluate_placement
+@pytest.fixture(scope="module")
+def medium_least_cost() -> tuple[Instance, np.ndarray]:
+    """The medium instance and the MILP's least-cost replicas (services x nodes)."""
     from edgebound.models import placement
-    from edgebound.pareto.placement_nsga import _Router
     from edgebound.solvers import solve
 
     inst = generate("continuum-random", "medium", seed=0)
@@ -413,11 +409,24 @@ def test_nsga_swaps_give_a_gpu_host_back_its_service() -> None:
     assert best.optimal and best.objective is not None
     services = [sv.name for sv in inst.services]
     nodes = [nd.name for nd in inst.topology.nodes]
-    router = _Router(inst, ("cost", "energy"), 0, 0)
-    X = np.zeros((router.S, router.N), dtype=np.int64)
+    X = np.zeros((len(services), len(nodes)), dtype=np.int64)
     for s, at in best.decision["replicas"].items():
         for n, c in at.items():
             X[services.index(s), nodes.index(n)] = c
+    return inst, X
+
+
+def test_nsga_swaps_give_a_gpu_host_back_its_service(
+    medium_least_cost: tuple[Instance, np.ndarray],
+) -> None:
+    # the MILP's least cost with one edge GPU host given another GPU service (the service
+    # it held added where it is cheapest): the swaps exchange the host's GPU replica back
+    # and trim what the loads no longer need, at a lower cost; every decision they return
+    # fits the nodes
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst, X = medium_least_cost
+    router = _Router(inst, ("cost", "energy"), 0, 0)
     gpu = [s for s in range(router.S) if router.need[s, 3] > 0]
     tried = 0
     for n in (n for n in range(router.N) if router.cap[n, 3] == 1):
@@ -445,6 +454,53 @@ def test_nsga_swaps_give_a_gpu_host_back_its_service() -> None:
                         costs.append(Fz[0])
                 assert costs and min(costs) < F[0] - 0.1
     assert tried >= 3
+
+
+def test_nsga_repack_gives_a_region_its_edge_nodes_back(
+    medium_least_cost: tuple[Instance, np.ndarray],
+) -> None:
+    # the MILP's least cost with every replica of the services bound to one region (the
+    # eu-only preprocessing) moved to that region's cloud and their room on the edge given
+    # to a service that may run anywhere: packing again with the cloud's replicas pulled
+    # (those that fewest nodes can serve first) puts them all back on the edge, cheaper;
+    # without pulling, the edge alone is repacked and they stay in the cloud
+    from edgebound.pareto.placement_nsga import _Router
+
+    inst, X = medium_least_cost
+    router = _Router(inst, ("cost", "energy"), 0, 0)
+    allowed = router.d.allowed.sum(axis=1)
+    cpu_only = router.need[:, 3] == 0
+    bound = [s for s in range(router.S) if cpu_only[s] and allowed[s] < router.N]
+    anywhere = next(s for s in range(router.S) if cpu_only[s] and allowed[s] == router.N)
+    cloud = [n for n, nd in enumerate(inst.topology.nodes) if nd.tier == "cloud"]
+    assert bound and X[bound][:, router.edge].sum() >= 10
+    Y = X.copy()
+    for n in router.edge:
+        for s in bound:
+            while Y[s, n] > 0:
+                Y[s, n] -= 1
+                Y[s, next(m for m in cloud if router.d.allowed[s, m])] += 1
+        while router.reach[anywhere, n, -1] > 0 and router.room(Y, anywhere, n):
+            Y[anywhere, n] += 1
+    F, violation, _, _ = router.evaluate(np.append(Y.ravel(), 0))
+    assert violation <= 0
+    edge = router.edge
+    for pull in (False, True):
+        Z = router.repacked(Y, edge, pull)
+        assert Z is not None
+        # as many replicas per service, within every node's capacity and bounds
+        assert np.array_equal(Z.sum(axis=1), Y.sum(axis=1))
+        assert np.all(Z <= router.ub)
+        assert np.all(Z.T @ router.need <= router.cap * (1 + 1e-9))
+        A = router.augmented(Z, 0)
+        assert A is not None and np.all(A >= Z)
+        Fa, violation, dec, _ = router.evaluate(np.append(A.ravel(), 0))
+        assert violation <= 0 and evaluate_placement(inst, dec).feasible
+        if pull:
+            assert A[bound][:, edge].sum() == X[bound][:, edge].sum()
+            assert Fa[0] < F[0] - 0.2
+        else:
+            assert A[bound][:, edge].sum() == 0
 
 
 def test_nsga_cheap_cover_is_in_the_first_population() -> None:
