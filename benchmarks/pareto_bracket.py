@@ -39,6 +39,7 @@ from edgebound.instances.generators import generate
 from edgebound.models import placement
 from edgebound.pareto import ParetoFront
 from edgebound.solvers import solve
+from edgebound.solvers.base import BuiltModel
 
 # the objectives that placement.build's weighted sum takes
 WEIGHTED = ("latency", "energy", "cost", "dropped", "migrations")
@@ -197,16 +198,13 @@ def main() -> None:
     for r in done:
         record(r)
 
-    def run(bound: float) -> None:
+    def kept(key: dict, model: BuiltModel) -> dict:
+        """Solve ``model``; keep the solve (``key``, dual bound, point) and record it."""
         t = time.perf_counter()
-        res = solve(
-            placement.build(inst, free, constraints={stepped: bound}),
-            time_limit=args.time_limit,
-            threads=1,
-        )
+        res = solve(model, time_limit=args.time_limit, threads=1)
         ev = res.evaluation.objectives if res.evaluation is not None else None
         r = {
-            "bound": bound,
+            **key,
             "lb": res.bound,
             "optimal": res.optimal,
             "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
@@ -215,28 +213,16 @@ def main() -> None:
         done.append(r)
         progress.write_text(json.dumps(done))
         record(r)
-        print(f"{len(done):4d}  {stepped} <= {bound:.4f}: {free} {r['point']} >= {res.bound}")
+        return r
+
+    def run(bound: float) -> None:
+        r = kept({"bound": bound}, placement.build(inst, free, constraints={stepped: bound}))
+        print(f"{len(done):4d}  {stepped} <= {bound:.4f}: {free} {r['point']} >= {r['lb']}")
 
     def support(w: float) -> None:
         """Solve min f + w c; record its line and its point."""
-        t = time.perf_counter()
-        res = solve(
-            placement.build(inst, "weighted", weights={free: 1.0, stepped: w}),
-            time_limit=args.time_limit,
-            threads=1,
-        )
-        ev = res.evaluation.objectives if res.evaluation is not None else None
-        r = {
-            "slope": w,
-            "lb": res.bound,
-            "optimal": res.optimal,
-            "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
-            "seconds": time.perf_counter() - t,
-        }
-        done.append(r)
-        progress.write_text(json.dumps(done))
-        record(r)
-        print(f"{len(done):4d}  min {free} + {w:.6g} {stepped}: {r['point']}, bound {res.bound}")
+        r = kept({"slope": w}, placement.build(inst, "weighted", weights={free: 1.0, stepped: w}))
+        print(f"{len(done):4d}  min {free} + {w:.6g} {stepped}: {r['point']}, bound {r['lb']}")
 
     def hull_phase() -> None:
         """Noninferior set estimation: every hull edge's slope solved once; an edge whose
