@@ -224,7 +224,7 @@ class _Router:
         dyn = (self.dyn_cpu + self.dyn_gpu)[rs, rn]
         self.route_w = dyn / max(float(dyn.max(initial=0.0)), 1e-12)
         self.ms_scale = max(float(self.route_ms.max(initial=0.0)), 1e-12)
-        # the edge nodes that can hold a replica, and which resources they have
+        # the edge nodes that can hold a replica
         tiers = np.array([node.tier for node in inst.topology.nodes])
         self.edge = [int(n) for n in np.flatnonzero((tiers == "edge") & (self.ub.sum(axis=0) > 0))]
         self.cuts: dict[tuple[int, int, float], tuple[np.ndarray, np.ndarray]] = {}
