@@ -37,12 +37,10 @@ import numpy as np
 
 from edgebound.instances.generators import generate
 from edgebound.models import placement
+from edgebound.models.placement import _WEIGHTED
 from edgebound.pareto import ParetoFront
 from edgebound.solvers import solve
 from edgebound.solvers.base import BuiltModel
-
-# the objectives that placement.build's weighted sum takes
-WEIGHTED = ("latency", "energy", "cost", "dropped", "migrations")
 
 
 def envelopes(
@@ -176,11 +174,14 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         raise SystemExit(f"--progress {progress}: not a readable list of solves ({exc})") from None
 
-    points = [(float(c), float(f)) for c, f in E]
-    nsga = {p: read(p) for p in args.nsga}
-    for p in nsga.values():
+    def pairs(p: ParetoFront) -> list[tuple[float, float]]:
         k = {name: j for j, name in enumerate(p.names)}
-        points += [(float(r[k[stepped]]), float(r[k[free]])) for r in p.F]
+        return [(float(r[k[stepped]]), float(r[k[free]])) for r in p.F]
+
+    points = [(float(c), float(f)) for c, f in E]
+    nsga = {p: pairs(read(p)) for p in args.nsga}
+    for mine in nsga.values():
+        points += mine
     # the least f of all, at any c (the front's payoff table)
     cuts = [(np.inf, float(E[:, 1].min()) * (1 - 1e-9))]
 
@@ -227,7 +228,7 @@ def main() -> None:
     def hull_phase() -> None:
         """Noninferior set estimation: every hull edge's slope solved once; an edge whose
         solve finds nothing below it is on the hull of the front (when proven)."""
-        if {free, stepped} - set(WEIGHTED):
+        if {free, stepped} - set(_WEIGHTED):
             print(f"no supported points: {free} and {stepped} are not both weighted objectives")
             return
         if stepped in ("energy", "latency") and free not in ("energy", "latency"):
@@ -236,18 +237,17 @@ def main() -> None:
         tried = {round(r["slope"], 12) for r in done if "slope" in r}
         start = time.perf_counter()
         while time.perf_counter() - start < args.hull_budget:
-            hull = lower_hull(points)
-            edges = [
-                (a, b)
-                for a, b in itertools.pairwise(hull)
-                if round((a[1] - b[1]) / (b[0] - a[0]), 12) not in tried
+            # (slope, box) of every hull edge not yet solved
+            todo = [
+                ((a[1] - b[1]) / (b[0] - a[0]), (b[0] - a[0]) * (a[1] - b[1]))
+                for a, b in itertools.pairwise(lower_hull(points))
             ]
-            if not edges:
+            todo = [(w, box) for w, box in todo if round(w, 12) not in tried]
+            if not todo:
                 print("supported points: every hull edge solved")
                 return
             # the edge spanning the largest box first
-            a, b = max(edges, key=lambda e: (e[1][0] - e[0][0]) * (e[0][1] - e[1][1]))
-            w = (a[1] - b[1]) / (b[0] - a[0])
+            w = max(todo, key=lambda e: e[1])[0]
             tried.add(round(w, 12))
             support(w)
 
@@ -279,10 +279,8 @@ def main() -> None:
         f"{len(done)} solves; hypervolume of the front {hv_own:.5f}, "
         f"of the complete front between {hv_lo:.5f} (best points known) and {hv_hi:.5f}"
     )
-    for path, p in nsga.items():
-        k = {name: j for j, name in enumerate(p.names)}
-        mine, _ = envelopes([(float(r[k[stepped]]), float(r[k[free]])) for r in p.F], [], mids)
-        hv = area(mine, grid, ref)
+    for path, mine in nsga.items():
+        hv = area(envelopes(mine, [], mids)[0], grid, ref)
         print(
             f"{path.name}: {hv / hv_own:.4f} of the front, "
             f"{hv / hv_hi:.4f}-{hv / hv_lo:.4f} of the complete front"

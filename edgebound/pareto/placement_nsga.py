@@ -892,10 +892,12 @@ class _Router:
         most per price, nodes on first; None when ``tries`` do not serve all demand or a
         decision is infeasible for another reason."""
         Y = X.copy()
-        for _ in range(tries + 1):
+        for added in range(tries + 1):
             _, viol, dec, _ = self.evaluate(np.append(Y.ravel(), k))
             if viol <= 0:
                 return Y
+            if added == tries:
+                return None
             short = self.d.lam - dec.routing.sum(axis=2)  # (S, origins)
             s, i = (int(v) for v in np.unravel_index(int(np.argmax(short)), short.shape))
             if short[s, i] <= 1e-9:
@@ -913,7 +915,7 @@ class _Router:
             if best is None:
                 return None
             Y[s, best[2]] += 1
-        return None
+        return None  # not reached: the last round returns
 
     def trimmed(self, X: np.ndarray, dec: PlacementDecision, loads: np.ndarray) -> np.ndarray:
         """The fewest replicas of every queue whose rate limit, for the origins routed to
