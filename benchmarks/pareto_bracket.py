@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import time
 from pathlib import Path
 
@@ -39,8 +40,11 @@ from edgebound.instances.generators import generate
 from edgebound.models import placement
 from edgebound.models.placement import _WEIGHTED
 from edgebound.pareto import ParetoFront
-from edgebound.solvers import solve
+from edgebound.solvers import Termination, solve
 from edgebound.solvers.base import BuiltModel
+
+# how a solve may end to be kept: what it proved holds
+_KEPT = (Termination.OPTIMAL, Termination.TIME_LIMIT, Termination.INFEASIBLE)
 
 
 def envelopes(
@@ -83,6 +87,13 @@ def lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
                 break
         hull.append(p)
     return hull
+
+
+def snapped(c: float, f: float) -> tuple[float, float]:
+    """A point with its float noise rounded off, up (``c`` to 1e-6, ``f`` to 1e-9), so that
+    the same decision found twice is one point, and one hull vertex, not two: rounded up,
+    a point found stays one that some decision reaches or beats."""
+    return math.ceil(float(c) * 1e6 - 1e-3) / 1e6, math.ceil(float(f) * 1e9 - 1e-3) / 1e9
 
 
 def area(values: np.ndarray, xs: np.ndarray, ref: np.ndarray) -> float:
@@ -176,9 +187,9 @@ def main() -> None:
 
     def pairs(p: ParetoFront) -> list[tuple[float, float]]:
         k = {name: j for j, name in enumerate(p.names)}
-        return [(float(r[k[stepped]]), float(r[k[free]])) for r in p.F]
+        return [snapped(r[k[stepped]], r[k[free]]) for r in p.F]
 
-    points = [(float(c), float(f)) for c, f in E]
+    points = [snapped(c, f) for c, f in E]
     nsga = {p: pairs(read(p)) for p in args.nsga}
     for mine in nsga.values():
         points += mine
@@ -194,7 +205,7 @@ def main() -> None:
             else:
                 cuts.append((r["bound"], r["lb"]))
         if r["point"] is not None:
-            points.append(tuple(r["point"]))
+            points.append(snapped(*r["point"]))
 
     for r in done:
         record(r)
@@ -203,6 +214,11 @@ def main() -> None:
         """Solve ``model``; keep the solve (``key``, dual bound, point) and record it."""
         t = time.perf_counter()
         res = solve(model, time_limit=args.time_limit, threads=1)
+        if res.termination not in _KEPT:
+            # interrupted (Ctrl-C stops HiGHS first) or failed: not kept, a later run
+            # solves it again
+            print(f"a solve ended {res.termination.value}: not kept; stopping")
+            raise KeyboardInterrupt
         ev = res.evaluation.objectives if res.evaluation is not None else None
         r = {
             **key,
@@ -234,7 +250,7 @@ def main() -> None:
         if stepped in ("energy", "latency") and free not in ("energy", "latency"):
             print(f"no supported points: a weighted sum with {stepped} serves all demand")
             return
-        tried = {round(r["slope"], 12) for r in done if "slope" in r}
+        tried = [r["slope"] for r in done if "slope" in r]
         start = time.perf_counter()
         while time.perf_counter() - start < args.hull_budget:
             # (slope, box) of every hull edge not yet solved
@@ -242,13 +258,15 @@ def main() -> None:
                 ((a[1] - b[1]) / (b[0] - a[0]), (b[0] - a[0]) * (a[1] - b[1]))
                 for a, b in itertools.pairwise(lower_hull(points))
             ]
-            todo = [(w, box) for w, box in todo if round(w, 12) not in tried]
+            # a slope within 0.1 % of one solved is solved: near-equal points found by
+            # solves that stopped at their time limit would otherwise ask it again and again
+            todo = [(w, box) for w, box in todo if all(abs(w - t) > 1e-3 * t for t in tried)]
             if not todo:
                 print("supported points: every hull edge solved")
                 return
             # the edge spanning the largest box first
             w = max(todo, key=lambda e: e[1])[0]
-            tried.add(round(w, 12))
+            tried.append(w)
             support(w)
 
     asked = {round(r["bound"], 9) for r in done if "slope" not in r}

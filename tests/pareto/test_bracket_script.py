@@ -66,3 +66,15 @@ def test_supporting_lines_bound_the_front_by_its_hull() -> None:
     # without the lines, the box of the least cost and the least energy
     _, hi_without = _bracket(points, cuts, 1.0, ref)
     assert abs(hi_without - 30.0) < 1e-6
+
+
+def test_a_point_found_twice_is_one_hull_vertex() -> None:
+    # the same decision from two solves, its cost a float's noise apart
+    found = [(20.909999999999997, 0.9543561), (20.910000000000004, 0.9543561), (18.0, 1.3)]
+    points = [bracket.snapped(c, f) for c, f in found]
+    assert len(set(points)) == 2
+    assert bracket.lower_hull(points) == [(18.0, 1.3), (20.91, 0.9543561)]
+    # rounded up, never below what was found
+    c, f = bracket.snapped(1.23456789, 0.1234567891)
+    assert c >= 1.23456789 and f >= 0.1234567891
+    assert c - 1.23456789 < 1e-6 and f - 0.1234567891 < 1e-9
