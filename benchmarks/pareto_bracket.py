@@ -21,8 +21,10 @@ known, of slope ``-w``, it solves ``min f + w c``; a better point splits the edg
 dual bound ``L`` gives the line ``f >= L - w c``, which holds at every ``c`` for every
 decision costing at most ``c``. Where the front is convex these lines close the bracket
 with few solves; the bound solves then go where it is not.
-Solves are kept in ``--progress FILE`` (default: next to ``EXACT.json``) and not repeated
-on a later run; an interrupted run keeps every finished solve.
+The bound solves run ``--workers`` at a time, one process each (the weighted ones one at a
+time: each depends on the last). Solves are kept in ``--progress FILE`` (default: next to
+``EXACT.json``) and not repeated on a later run; an interrupted run keeps every finished
+solve, and ``--budget 0`` only prints the bracket and the scores.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import itertools
 import json
 import math
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +45,34 @@ from edgebound.models import placement
 from edgebound.models.placement import _WEIGHTED
 from edgebound.pareto import ParetoFront
 from edgebound.solvers import Termination, solve
-from edgebound.solvers.base import BuiltModel
 
 # how a solve may end to be kept: what it proved holds
 _KEPT = (Termination.OPTIMAL, Termination.TIME_LIMIT, Termination.INFEASIBLE)
+
+
+def solved(size: str, seed: int, free: str, stepped: str, key: dict, limit: float) -> dict | None:
+    """One solve (``key``: ``{"bound": b}`` for min ``free`` s.t. ``stepped <= b``, or
+    ``{"slope": w}`` for min ``free + w stepped``) as it is kept: the dual bound, whether
+    it was proven, the point found and the seconds; None when the solve ended otherwise
+    (interrupted: Ctrl-C stops HiGHS first; or failed), which is not kept."""
+    inst = generate("continuum-random", size, seed=seed)
+    if "slope" in key:
+        model = placement.build(inst, "weighted", weights={free: 1.0, stepped: key["slope"]})
+    else:
+        model = placement.build(inst, free, constraints={stepped: key["bound"]})
+    t = time.perf_counter()
+    res = solve(model, time_limit=limit, threads=1)
+    if res.termination not in _KEPT:
+        print(f"a solve ended {res.termination.value}: not kept")
+        return None
+    ev = res.evaluation.objectives if res.evaluation is not None else None
+    return {
+        **key,
+        "lb": res.bound,
+        "optimal": res.optimal,
+        "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
+        "seconds": time.perf_counter() - t,
+    }
 
 
 def envelopes(
@@ -148,7 +176,12 @@ def main() -> None:
         "--hull-budget", type=float, default=0.0, help="seconds of supported-point solves"
     )
     parser.add_argument("--progress", type=Path, default=None, help="solves kept (JSON)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="bound solves at a time (one process each)"
+    )
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers: {args.workers} must be >= 1")
     if not args.time_limit > 0:
         parser.error(f"--time-limit: {args.time_limit} must be a positive number of seconds")
     for name in ("budget", "hull_budget"):
@@ -210,36 +243,51 @@ def main() -> None:
     for r in done:
         record(r)
 
-    def kept(key: dict, model: BuiltModel) -> dict:
-        """Solve ``model``; keep the solve (``key``, dual bound, point) and record it."""
-        t = time.perf_counter()
-        res = solve(model, time_limit=args.time_limit, threads=1)
-        if res.termination not in _KEPT:
-            # interrupted (Ctrl-C stops HiGHS first) or failed: not kept, a later run
-            # solves it again
-            print(f"a solve ended {res.termination.value}: not kept; stopping")
-            raise KeyboardInterrupt
-        ev = res.evaluation.objectives if res.evaluation is not None else None
-        r = {
-            **key,
-            "lb": res.bound,
-            "optimal": res.optimal,
-            "point": None if ev is None else [float(ev[stepped]), float(ev[free])],
-            "seconds": time.perf_counter() - t,
-        }
+    def keep(r: dict | None) -> None:
+        """Keep a finished solve; stop the run at one that did not finish."""
+        if r is None:
+            raise KeyboardInterrupt  # a later run solves it again
         done.append(r)
         progress.write_text(json.dumps(done))
         record(r)
-        return r
-
-    def run(bound: float) -> None:
-        r = kept({"bound": bound}, placement.build(inst, free, constraints={stepped: bound}))
-        print(f"{len(done):4d}  {stepped} <= {bound:.4f}: {free} {r['point']} >= {r['lb']}")
+        if "slope" in r:
+            asked_ = f"min {free} + {r['slope']:.6g} {stepped}"
+        else:
+            asked_ = f"{free} at {stepped} <= {r['bound']:.4f}"
+        print(f"{len(done):4d}  {asked_}: {r['point']}, bound {r['lb']}")
 
     def support(w: float) -> None:
         """Solve min f + w c; record its line and its point."""
-        r = kept({"slope": w}, placement.build(inst, "weighted", weights={free: 1.0, stepped: w}))
-        print(f"{len(done):4d}  min {free} + {w:.6g} {stepped}: {r['point']}, bound {r['lb']}")
+        keep(solved(args.size, args.seed, free, stepped, {"slope": w}, args.time_limit))
+
+    def bounded(ask: Callable[[], float | None], start: float) -> None:
+        """Solve min f s.t. c <= b for each b that ``ask()`` gives, ``--workers`` at a
+        time, until it has none while none runs (None: none for now) or ``--budget``
+        seconds from ``start`` are spent."""
+        with ProcessPoolExecutor(args.workers) as pool:
+            running: dict[Future, float] = {}
+            more = True
+            while True:
+                while more and len(running) < args.workers:
+                    if time.perf_counter() - start >= args.budget:
+                        more = False
+                        break
+                    b = ask()
+                    if b is None:
+                        more = False
+                        break
+                    key = {"bound": b}
+                    job = (args.size, args.seed, free, stepped, key, args.time_limit)
+                    running[pool.submit(solved, *job)] = b
+                    pending.add(b)
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in finished:
+                    pending.discard(running.pop(job))
+                    keep(job.result())
+                # the next widest range depends on this result: ask again
+                more = more or time.perf_counter() - start < args.budget
 
     def hull_phase() -> None:
         """Noninferior set estimation: every hull edge's slope solved once; an edge whose
@@ -270,23 +318,27 @@ def main() -> None:
             support(w)
 
     asked = {round(r["bound"], 9) for r in done if "slope" not in r}
+    pending: set[float] = set()  # bounds being solved
     # below every point of the front, and at every step's bound
     first = sorted({c - 1e-4 for c, _ in E if c > lo} | {c - step for c, _ in E if c - step > lo})
+    first = [b for b in first if round(b, 9) not in asked]
+
+    def widest() -> float | None:
+        """The middle of the widest uncertain range that no running solve is in."""
+        grid, _, upper, lower = bracketed(points, cuts, lines, lo, hi)
+        width = (np.minimum(upper, ref[1]) - np.minimum(lower, ref[1]))[:-1] * np.diff(grid)
+        for at in np.argsort(-width, kind="stable"):
+            if width[at] <= 1e-12:
+                return None
+            if not any(grid[at] <= b <= grid[at + 1] for b in pending):
+                return float((grid[at] + grid[at + 1]) / 2)
+        return None
+
     try:
         hull_phase()
         start = time.perf_counter()
-        for b in first:
-            if time.perf_counter() - start > args.budget:
-                break
-            if round(b, 9) not in asked:
-                run(b)
-        while time.perf_counter() - start < args.budget:
-            grid, mids, upper, lower = bracketed(points, cuts, lines, lo, hi)
-            width = (np.minimum(upper, ref[1]) - np.minimum(lower, ref[1]))[:-1] * np.diff(grid)
-            if width.max(initial=0.0) <= 1e-12:
-                break
-            at = int(np.argmax(width))
-            run(float((grid[at] + grid[at + 1]) / 2))
+        bounded(lambda: first.pop(0) if first else None, start)
+        bounded(widest, start)
     except KeyboardInterrupt:
         print("interrupted: the solves so far are kept")
 
