@@ -350,7 +350,7 @@ def solve_decomposed(
             }
             evaluation = evaluate(inst, decision)
             objective_value = float(sum(g @ c.o for c in chosen.values()))
-    bound = None if not math.isfinite(lower) else lower
+    bound = None if not math.isfinite(lower) else float(lower)
     # back to the objective's own sense (maximized scores were minimized as negatives)
     if sign < 0:
         objective_value = None if objective_value is None else -objective_value
