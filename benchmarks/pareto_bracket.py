@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgebound.instances import Instance
 from edgebound.instances.generators import generate
 from edgebound.models import placement
 from edgebound.models.placement import _WEIGHTED
@@ -50,12 +51,11 @@ from edgebound.solvers import Termination, solve
 _KEPT = (Termination.OPTIMAL, Termination.TIME_LIMIT, Termination.INFEASIBLE)
 
 
-def solved(size: str, seed: int, free: str, stepped: str, key: dict, limit: float) -> dict | None:
+def solved(inst: Instance, free: str, stepped: str, key: dict, limit: float) -> dict | None:
     """One solve (``key``: ``{"bound": b}`` for min ``free`` s.t. ``stepped <= b``, or
     ``{"slope": w}`` for min ``free + w stepped``) as it is kept: the dual bound, whether
     it was proven, the point found and the seconds; None when the solve ended otherwise
     (interrupted: Ctrl-C stops HiGHS first; or failed), which is not kept."""
-    inst = generate("continuum-random", size, seed=seed)
     if "slope" in key:
         model = placement.build(inst, "weighted", weights={free: 1.0, stepped: key["slope"]})
     else:
@@ -258,7 +258,7 @@ def main() -> None:
 
     def support(w: float) -> None:
         """Solve min f + w c; record its line and its point."""
-        keep(solved(args.size, args.seed, free, stepped, {"slope": w}, args.time_limit))
+        keep(solved(inst, free, stepped, {"slope": w}, args.time_limit))
 
     def bounded(ask: Callable[[], float | None], start: float) -> None:
         """Solve min f s.t. c <= b for each b that ``ask()`` gives, ``--workers`` at a
@@ -266,19 +266,14 @@ def main() -> None:
         seconds from ``start`` are spent."""
         with ProcessPoolExecutor(args.workers) as pool:
             running: dict[Future, float] = {}
-            more = True
             while True:
-                while more and len(running) < args.workers:
-                    if time.perf_counter() - start >= args.budget:
-                        more = False
-                        break
+                # asked again after every solve: the next widest range depends on it
+                while len(running) < args.workers and time.perf_counter() - start < args.budget:
                     b = ask()
                     if b is None:
-                        more = False
                         break
-                    key = {"bound": b}
-                    job = (args.size, args.seed, free, stepped, key, args.time_limit)
-                    running[pool.submit(solved, *job)] = b
+                    job = pool.submit(solved, inst, free, stepped, {"bound": b}, args.time_limit)
+                    running[job] = b
                     pending.add(b)
                 if not running:
                     return
@@ -286,8 +281,6 @@ def main() -> None:
                 for job in finished:
                     pending.discard(running.pop(job))
                     keep(job.result())
-                # the next widest range depends on this result: ask again
-                more = more or time.perf_counter() - start < args.budget
 
     def hull_phase() -> None:
         """Noninferior set estimation: every hull edge's slope solved once; an edge whose
