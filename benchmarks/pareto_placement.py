@@ -10,6 +10,9 @@ points beyond it add nothing). ``--cache DIR`` keeps the exact fronts as JSON an
 on later runs (the times printed are then those measured when the front was computed).
 The exact front of medium takes hours; ``--time-limit`` bounds each solve, and a pair whose
 exact front cannot be computed within it is reported with NSGA-II's front alone.
+``--polish N`` lets NSGA-II's local search explore up to ``N`` more archived decisions after
+the generations (``placement_nsga(..., polish=N)``); ``--save DIR`` writes each NSGA-II front
+as JSON (``pareto_bracket.py`` scores such files against the complete front).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="NSGA-II seed")
     parser.add_argument("--pop-size", type=int, default=40)
     parser.add_argument("--generations", type=int, default=50)
+    parser.add_argument(
+        "--polish", type=int, default=0, help="NSGA-II: archived decisions explored after"
+    )
+    parser.add_argument("--save", type=Path, default=None, help="directory of NSGA-II fronts")
     parser.add_argument("--cache", type=Path, default=None, help="directory of exact fronts")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     parser.add_argument(
@@ -67,6 +74,8 @@ def main() -> None:
         "every distinct value); a larger step finds the front at that resolution",
     )
     args = parser.parse_args()
+    if args.polish < 0:
+        parser.error(f"--polish: {args.polish} must be >= 0")
     for size in args.size:
         inst = generate("continuum-random", size, seed=0)
         for pair in args.pairs:
@@ -78,9 +87,28 @@ def main() -> None:
                 why = str(exc).splitlines()[0]
             cpu = time.process_time()
             approx = placement_nsga(
-                inst, names, pop_size=args.pop_size, generations=args.generations, seed=args.seed
+                inst,
+                names,
+                pop_size=args.pop_size,
+                generations=args.generations,
+                seed=args.seed,
+                polish=args.polish,
             )
             c_nsga = time.process_time() - cpu
+            approx.stats["cpu_seconds"] = c_nsga
+            if args.save is not None:
+                args.save.mkdir(parents=True, exist_ok=True)
+                tag = f"_p{args.polish}" if args.polish else ""
+                approx.to_json(
+                    args.save / f"nsga2_{size}_{'_'.join(names)}_s{args.seed}"
+                    f"_g{args.generations}{tag}.json"
+                )
+            if args.polish:
+                print(
+                    f"{size} {pair}: polish explored {approx.stats['polished']} decisions, "
+                    f"converged {approx.stats['polish_converged']}",
+                    flush=True,
+                )
             if exact is None:
                 print(
                     f"{size} {pair}: no exact front ({why}); nsga2 {len(approx)} points, "

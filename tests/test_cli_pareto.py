@@ -179,6 +179,19 @@ def test_pareto_placement_nsga_table(continuum: Path) -> None:
     assert "approximate nsga2 front of placement" in out and "energy (J/req, min)" in out
     code, out, _ = run(*args, "--json")
     assert json.loads(out)["method"] == "nsga2"
+    code, out, err = run(*args, "--polish", "3", "--json")
+    assert code == EXIT_OK, err
+    stats = json.loads(out)["stats"]
+    assert stats["polish"] == 3 and 0 <= stats["polished"] <= 3
+
+
+def test_polish_is_for_the_placement_nsga_only(continuum: Path) -> None:
+    code, _, err = run("pareto", "gentzen-star4", *NSGA, "--polish", "5")
+    assert code == EXIT_INVALID and "--polish: 5 applies to --model placement" in err
+    code, _, err = run("pareto", str(continuum), "-m", "placement", "--polish", "5")
+    assert code == EXIT_INVALID and "--method nsga2 or nsga3" in err
+    code, _, _ = run("pareto", str(continuum), "-m", "placement", *NSGA, "--polish", "-1")
+    assert code == EXIT_USAGE
 
 
 def test_pareto_placement_bad_objectives(continuum: Path) -> None:

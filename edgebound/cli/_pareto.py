@@ -134,6 +134,15 @@ def _pareto(
         int | None,
         typer.Option("--pop-size", min=2, help="nsga: population (mmv 100, placement 40)."),
     ] = None,
+    polish: Annotated[
+        int,
+        typer.Option(
+            "--polish",
+            min=0,
+            help="nsga, placement: after the generations, up to this many archived decisions "
+            "more explored by the local search alone (it stops earlier when all are).",
+        ),
+    ] = 0,
     plot: PlotOption = None,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -152,11 +161,17 @@ def _pareto(
     if objectives is None:
         objectives = "latency,energy" if placement else "delay,accuracy"
     names = _names(objectives)
+    if polish and not (placement and method is not _Method.exact):
+        raise _InputError(
+            f"--polish: {polish} applies to --model placement with --method nsga2 or nsga3 only"
+        )
     inst = load(instance)
     front: ParetoFront
     algorithm: Any = method.value
     bar = _progress(json_out or (method is _Method.exact and not placement))
     first = "exact: payoff table" if method is _Method.exact else f"{method.value} generations"
+    if polish:
+        first += ", then polish"
     task = bar.add_task(first, total=None)
 
     def tick(done: int, total: int) -> None:
@@ -194,10 +209,20 @@ def _pareto(
                     for k, v in (("pop_size", pop_size), ("generations", generations))
                     if v is not None
                 }
-                run_nsga = placement_nsga if placement else mmv_nsga
-                front = run_nsga(
-                    inst, names, seed=seed, algorithm=algorithm, progress=tick, **sizes
-                )
+                if placement:
+                    front = placement_nsga(
+                        inst,
+                        names,
+                        seed=seed,
+                        algorithm=algorithm,
+                        polish=polish,
+                        progress=tick,
+                        **sizes,
+                    )
+                else:
+                    front = mmv_nsga(
+                        inst, names, seed=seed, algorithm=algorithm, progress=tick, **sizes
+                    )
     except InfeasibleError as exc:
         if json_out:
             _emit_json({"instance": inst.name, "status": "infeasible", "message": str(exc)})

@@ -97,6 +97,15 @@ room for by moving other services' replicas to their own cheapest places; one re
 at the two least utilized queues, also moved to the most utilized; and eight random moves
 drawn from the seed (one replica added, removed, moved, or swapped with another service's).
 
+**Polish.** With ``polish`` > 0, after the last generation the local search goes on alone
+(the population is no longer used): archived decisions not yet explored are explored,
+``local_search`` at a time (at least one), the most isolated first, until every archived
+decision has been explored (``stats["polish_converged"]``) or ``polish`` have been. The
+generations explore ``local_search`` decisions each, fewer than join the archive while
+the front moves: on ``continuum-random`` medium, (cost, energy), 500 generations leave
+hundreds unexplored, and exploring them adds points wherever the front is not yet locally
+optimal (its measured effect is in the Pareto documentation).
+
 **Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s, computed by
 its code without its checks (which the routing meets by construction); the full evaluation,
 checks included, runs on every decision before it joins the archive. The front returned is
@@ -955,6 +964,10 @@ class _Router:
         Y[s, m] += 1
         return Y
 
+    def converged(self) -> bool:
+        """Whether every archived decision has been explored."""
+        return all(a in self.explored for a in self.archive)
+
     def improve(self, members: int, extra: int) -> list[np.ndarray]:
         """Evaluate the neighbours of up to ``members`` archived decisions not yet explored,
         the most isolated first (crowding distance); return the new nondominated ones."""
@@ -1146,6 +1159,7 @@ def placement_nsga(
     partitions: int | None = None,
     local_search: int = 4,
     levels: int = 8,
+    polish: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """An approximate Pareto front of the static placement model by NSGA-II or NSGA-III.
@@ -1174,9 +1188,13 @@ def placement_nsga(
     levels : int
         Routing levels above 0: the resolution of the routing's trade-off between latency
         and power, or dropped and power (unused for other objectives).
+    polish : int
+        After the generations, up to this many more archived decisions explored by the
+        local search alone (see the module documentation); 0 (the default) none.
     progress : callable, optional
         Called as ``progress(done, generations)`` after the initial population (``done`` 0)
-        and after each generation (its local search included).
+        and after each generation (its local search included); during the polish, as
+        ``progress(generations + explored, generations + polish)``.
 
     Returns
     -------
@@ -1185,9 +1203,11 @@ def placement_nsga(
         objective vectors the evaluator's, sorted by the first column. ``stats`` has the
         seed, generations, ``generations_done``, ``interrupted``, population size,
         evaluations (by pymoo), distinct decisions routed (pymoo's and the local search's),
-        ``local_search``, ``levels`` (0 when unused) and seconds. A KeyboardInterrupt
-        (Ctrl-C, or raised by ``progress``) ends the run with the front found so far
-        (``interrupted`` True).
+        ``local_search``, ``levels`` (0 when unused), ``polish``, ``polished`` (decisions
+        the polish explored), ``polish_converged`` (every archived decision explored) and
+        seconds. A KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run with
+        the front found so far (``interrupted`` True; the polish runs only after every
+        generation).
 
     Raises
     ------
@@ -1216,6 +1236,8 @@ def placement_nsga(
         raise EdgeboundError(
             f"local_search: {local_search!r} must be >= 0 and levels: {levels!r} >= 1"
         )
+    if polish < 0:
+        raise EdgeboundError(f"polish: {polish!r} must be >= 0 (decisions to explore)")
     from pymoo.core.population import Population
 
     router = _Router(instance, names, levels, seed)
@@ -1238,6 +1260,17 @@ def placement_nsga(
             )
 
     done, interrupted = _run(problem, algo, generations, seed, progress, local)
+    polished = 0
+    if polish and not interrupted:
+        try:
+            while polished < polish and not router.converged():
+                before = len(router.explored)
+                router.improve(min(max(local_search, 1), polish - polished), 8)
+                polished += len(router.explored) - before
+                if progress is not None:
+                    progress(generations + polished, generations + polish)
+        except KeyboardInterrupt:
+            interrupted = True
     if not router.archive:
         if interrupted:
             raise KeyboardInterrupt
@@ -1269,6 +1302,9 @@ def placement_nsga(
             "decisions_routed": len(router.cache),
             "local_search": local_search,
             "levels": router.levels,
+            "polish": polish,
+            "polished": polished,
+            "polish_converged": router.converged(),
             "seconds": time.perf_counter() - t0,
         },
     )

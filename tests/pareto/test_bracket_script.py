@@ -78,3 +78,17 @@ def test_a_point_found_twice_is_one_hull_vertex() -> None:
     c, f = bracket.snapped(1.23456789, 0.1234567891)
     assert c >= 1.23456789 and f >= 0.1234567891
     assert c - 1.23456789 < 1e-6 and f - 0.1234567891 < 1e-9
+
+
+def test_the_bisection_takes_the_widest_free_range_inside_within() -> None:
+    # ranges [0, 1], [1, 3], [3, 4]: uncertain areas 1, 0.5 and 2
+    grid = np.array([0.0, 1.0, 3.0, 4.0])
+    upper = np.array([3.0, 2.25, 2.0, 2.0])
+    lower = np.array([2.0, 2.0, 0.0, 2.0])
+    ref_f = 5.0
+    assert bracket.widest_range(grid, upper, lower, ref_f, set()) == 3.5  # area 2
+    assert bracket.widest_range(grid, upper, lower, ref_f, {3.2}) == 0.5  # the next widest
+    assert bracket.widest_range(grid, upper, lower, ref_f, set(), (0.5, 3.0)) == 2.0
+    assert bracket.widest_range(grid, upper, lower, ref_f, set(), (1.5, 2.5)) is None
+    # above the reference point nothing counts
+    assert bracket.widest_range(grid, upper + 10, lower + 10, ref_f, set()) is None
