@@ -156,7 +156,11 @@ def build(
     else:
         for name, value in w.items():
             if name not in _WEIGHTED and name not in _LATENCY:
-                raise SolverError(f"weights.{name}: not a placement weight")
+                allowed = ", ".join(dict.fromkeys((*_WEIGHTED, *_LATENCY)))
+                raise SolverError(
+                    f"weights.{name}: not a placement weight ({allowed}); is this a "
+                    "continuum placement instance?"
+                )
             if not (value >= 0 and np.isfinite(value)):
                 raise SolverError(f"weights.{name}: {value!r} must be finite and >= 0")
     inst = instance

@@ -157,6 +157,9 @@ def test_bad_demand_is_reported() -> None:
         schedule_demand(inst, -np.ones((len(inst.workload.demands), 2)))
     with pytest.raises(SolverError, match="weighted"):
         bounds.placement(inst, periods=2, objective="cost")
+    # a versioning weight, e.g. from a versioning instance's policy: named, with the allowed
+    with pytest.raises(SolverError, match=r"weights\.delay: not a placement weight \(latency"):
+        placement_schedule.build(inst, periods=2, weights={"delay": 1.0}, exact=False)
 
 
 def test_evaluator_counts_migrations_between_periods() -> None:
