@@ -98,13 +98,13 @@ at the two least utilized queues, also moved to the most utilized; and eight ran
 drawn from the seed (one replica added, removed, moved, or swapped with another service's).
 
 **Polish.** With ``polish`` > 0, after the last generation the local search goes on alone
-(the population is no longer used): archived decisions not yet explored are explored,
-``local_search`` at a time (at least one), the most isolated first, until every archived
-decision has been explored (``stats["polish_converged"]``) or ``polish`` have been. The
-generations explore ``local_search`` decisions each, fewer than join the archive while
-the front moves: on ``continuum-random`` medium, (cost, energy), 500 generations leave
-hundreds unexplored, and exploring them adds points wherever the front is not yet locally
-optimal (its measured effect is in the Pareto documentation).
+(the population is no longer used), ``local_search`` explorations at a time (at least one),
+the most isolated decisions first: first over the archived decisions not yet explored
+(the generations explore ``local_search`` each, fewer than join the archive while the
+front moves: on ``continuum-random`` medium, (cost, energy), 500 generations leave
+hundreds), then in passes over the whole archive, in which each decision's targeted
+neighbours are already routed (a cache hit) and its random moves are new draws, until a
+pass adds no point (``stats["polish_converged"]``) or ``polish`` explorations are spent.
 
 **Objectives** are :func:`~edgebound.evaluate.placement.evaluate_placement`'s, computed by
 its code without its checks (which the routing meets by construction); the full evaluation,
@@ -1189,8 +1189,9 @@ def placement_nsga(
         Routing levels above 0: the resolution of the routing's trade-off between latency
         and power, or dropped and power (unused for other objectives).
     polish : int
-        After the generations, up to this many more archived decisions explored by the
-        local search alone (see the module documentation); 0 (the default) none.
+        After the generations, up to this many more explorations of archived decisions by
+        the local search alone, in passes until one adds no point (see the module
+        documentation); 0 (the default) none.
     progress : callable, optional
         Called as ``progress(done, generations)`` after the initial population (``done`` 0)
         and after each generation (its local search included); during the polish, as
@@ -1203,8 +1204,9 @@ def placement_nsga(
         objective vectors the evaluator's, sorted by the first column. ``stats`` has the
         seed, generations, ``generations_done``, ``interrupted``, population size,
         evaluations (by pymoo), distinct decisions routed (pymoo's and the local search's),
-        ``local_search``, ``levels`` (0 when unused), ``polish``, ``polished`` (decisions
-        the polish explored), ``polish_converged`` (every archived decision explored) and
+        ``local_search``, ``levels`` (0 when unused), ``polish``, ``polished``
+        (explorations of the polish), ``polish_passes`` (its passes over the whole archive),
+        ``polish_converged`` (the last pass found nothing new) and
         seconds. A KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run with
         the front found so far (``interrupted`` True; the polish runs only after every
         generation).
@@ -1260,10 +1262,20 @@ def placement_nsga(
             )
 
     done, interrupted = _run(problem, algo, generations, seed, progress, local)
-    polished = 0
+    polished, passes, converged = 0, 0, False
     if polish and not interrupted:
         try:
-            while polished < polish and not router.converged():
+            start: set[bytes] | None = None  # the archive when the running pass began
+            while polished < polish:
+                if router.converged():
+                    if start is not None and set(router.archive) == start:
+                        converged = True  # a whole pass found nothing new
+                        break
+                    # a pass over the whole archive: its targeted neighbours are routed
+                    # already, its random moves are new draws
+                    router.explored.clear()
+                    start = set(router.archive)
+                    passes += 1
                 before = len(router.explored)
                 router.improve(min(max(local_search, 1), polish - polished), 8)
                 polished += len(router.explored) - before
@@ -1304,7 +1316,8 @@ def placement_nsga(
             "levels": router.levels,
             "polish": polish,
             "polished": polished,
-            "polish_converged": router.converged(),
+            "polish_passes": passes,
+            "polish_converged": converged,
             "seconds": time.perf_counter() - t0,
         },
     )
