@@ -10,8 +10,8 @@ points beyond it add nothing). ``--cache DIR`` keeps the exact fronts as JSON an
 on later runs (the times printed are then those measured when the front was computed).
 The exact front of medium takes hours; ``--time-limit`` bounds each solve, and a pair whose
 exact front cannot be computed within it is reported with NSGA-II's front alone.
-``--polish N`` lets NSGA-II's local search explore up to ``N`` more archived decisions after
-the generations (``placement_nsga(..., polish=N)``); ``--save DIR`` writes each NSGA-II front
+``--polish N`` lets NSGA-II's local search go on for up to ``N`` explorations after the
+generations (``placement_nsga(..., polish=N)``); ``--save DIR`` writes each NSGA-II front
 as JSON (``pareto_bracket.py`` scores such files against the complete front).
 """
 
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--pop-size", type=int, default=40)
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument(
-        "--polish", type=int, default=0, help="NSGA-II: archived decisions explored after"
+        "--polish", type=int, default=0, help="NSGA-II: explorations after the generations"
     )
     parser.add_argument("--save", type=Path, default=None, help="directory of NSGA-II fronts")
     parser.add_argument("--cache", type=Path, default=None, help="directory of exact fronts")
@@ -105,7 +105,8 @@ def main() -> None:
                 )
             if args.polish:
                 print(
-                    f"{size} {pair}: polish explored {approx.stats['polished']} decisions, "
+                    f"{size} {pair}: polish {approx.stats['polished']} explorations, "
+                    f"{approx.stats['polish_passes']} passes, "
                     f"converged {approx.stats['polish_converged']}",
                     flush=True,
                 )

@@ -185,6 +185,23 @@ def test_pareto_placement_nsga_table(continuum: Path) -> None:
     assert stats["polish"] == 3 and 0 <= stats["polished"] <= 3
 
 
+def test_pareto_interrupted_in_the_polish_says_how_far(
+    continuum: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    mod = sys.modules["edgebound.pareto.placement_nsga"]  # the package exports the function
+    # 5 generations, then four explorations at a time: done 9 is after the first four
+    monkeypatch.setattr(mod, "placement_nsga", _interrupted_at(mod.placement_nsga, 9))
+    path = tmp_path / "front.json"
+    args = ["pareto", str(continuum), "-m", "placement", "--objectives", "cost,energy", *NSGA]
+    code, _, err = run(*args, "--polish", "50", "-o", str(path))
+    assert code == 130, err
+    assert "interrupted after 5 of 5 generations and 4 of 50 polish explorations" in err
+    front = ParetoFront.from_json(path)
+    assert front.stats["interrupted"] is True and front.stats["polished"] == 4
+
+
 def test_polish_is_for_the_placement_nsga_only(continuum: Path) -> None:
     code, _, err = run("pareto", "gentzen-star4", *NSGA, "--polish", "5")
     assert code == EXIT_INVALID and "--polish: 5 applies to --model placement" in err

@@ -139,8 +139,8 @@ def _pareto(
         typer.Option(
             "--polish",
             min=0,
-            help="nsga, placement: after the generations, up to this many archived decisions "
-            "more explored by the local search alone (it stops earlier when all are).",
+            help="nsga, placement: after the generations, up to this many more explorations "
+            "by the local search alone, in passes over the archive until one adds no point.",
         ),
     ] = 0,
     plot: PlotOption = None,
@@ -268,6 +268,8 @@ def _interrupted(front: ParetoFront) -> None:
             if "generations_done" in stats
             else f"{len(front)} points ({stats.get('solves', '?')} solves)"
         )
+        if stats.get("polished"):
+            done += f" and {stats['polished']} of {stats['polish']} polish explorations"
         _echo_err(f"interrupted after {done}: the front is what was found by then")
         raise typer.Exit(EXIT_INTERRUPTED)
 
