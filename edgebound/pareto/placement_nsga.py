@@ -964,8 +964,8 @@ class _Router:
         Y[s, m] += 1
         return Y
 
-    def converged(self) -> bool:
-        """Whether every archived decision has been explored."""
+    def all_explored(self) -> bool:
+        """Whether every archived decision has been explored (the pass under way is done)."""
         return all(a in self.explored for a in self.archive)
 
     def improve(self, members: int, extra: int) -> list[np.ndarray]:
@@ -1239,7 +1239,7 @@ def placement_nsga(
             f"local_search: {local_search!r} must be >= 0 and levels: {levels!r} >= 1"
         )
     if polish < 0:
-        raise EdgeboundError(f"polish: {polish!r} must be >= 0 (decisions to explore)")
+        raise EdgeboundError(f"polish: {polish!r} must be >= 0 (explorations)")
     from pymoo.core.population import Population
 
     router = _Router(instance, names, levels, seed)
@@ -1267,7 +1267,7 @@ def placement_nsga(
         try:
             start: set[bytes] | None = None  # the archive when the running pass began
             while polished < polish:
-                if router.converged():
+                if router.all_explored():
                     if start is not None and set(router.archive) == start:
                         converged = True  # a whole pass found nothing new
                         break
