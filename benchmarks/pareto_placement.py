@@ -13,12 +13,17 @@ exact front cannot be computed within it is reported with NSGA-II's front alone.
 ``--polish N`` lets NSGA-II's local search go on for up to ``N`` explorations after the
 generations (``placement_nsga(..., polish=N)``); ``--save DIR`` writes each NSGA-II front
 as JSON (``pareto_bracket.py`` scores such files against the complete front).
+``--stop-after S`` ends each NSGA-II run after ``S`` seconds of wall-clock time, as an
+interrupt does (the front found by then is kept; generations or polish cut short are in its
+stats). ``--extremes`` seeds NSGA-II with the exact extreme points (``placement_nsga(...,
+extremes=True)``, two lexicographic MILP solves; their time is in NSGA-II's).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +58,19 @@ def exact_front(
     return front
 
 
+def stopper(seconds: float | None) -> Callable[[int, int], None] | None:
+    """A progress callback that interrupts the run once ``seconds`` have passed."""
+    if seconds is None:
+        return None
+    end = time.perf_counter() + seconds
+
+    def check(done: int, total: int) -> None:
+        if time.perf_counter() > end:
+            raise KeyboardInterrupt
+
+    return check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pairs", nargs="*", default=["latency,energy", "cost,energy"])
@@ -62,6 +80,12 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument(
         "--polish", type=int, default=0, help="NSGA-II: explorations after the generations"
+    )
+    parser.add_argument(
+        "--extremes", action="store_true", help="NSGA-II: seeded with the exact extreme points"
+    )
+    parser.add_argument(
+        "--stop-after", type=float, default=None, help="NSGA-II: wall-clock seconds at most"
     )
     parser.add_argument("--save", type=Path, default=None, help="directory of NSGA-II fronts")
     parser.add_argument("--cache", type=Path, default=None, help="directory of exact fronts")
@@ -76,6 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.polish < 0:
         parser.error(f"--polish: {args.polish} must be >= 0")
+    if args.stop_after is not None and not args.stop_after > 0:
+        parser.error(f"--stop-after: {args.stop_after} must be > 0 (seconds)")
     for size in args.size:
         inst = generate("continuum-random", size, seed=0)
         for pair in args.pairs:
@@ -93,21 +119,32 @@ def main() -> None:
                 generations=args.generations,
                 seed=args.seed,
                 polish=args.polish,
+                extremes=args.extremes,
+                progress=stopper(args.stop_after),
             )
             c_nsga = time.process_time() - cpu
             approx.stats["cpu_seconds"] = c_nsga
             if args.save is not None:
                 args.save.mkdir(parents=True, exist_ok=True)
                 tag = f"_p{args.polish}" if args.polish else ""
+                tag += "_x" if args.extremes else ""
                 approx.to_json(
                     args.save / f"nsga2_{size}_{'_'.join(names)}_s{args.seed}"
                     f"_g{args.generations}{tag}.json"
+                )
+            if args.extremes:
+                print(
+                    f"{size} {pair}: extremes {approx.stats['extremes']} in "
+                    f"{approx.stats['extremes_seconds']:.1f} s",
+                    flush=True,
                 )
             if args.polish:
                 print(
                     f"{size} {pair}: polish {approx.stats['polished']} explorations, "
                     f"{approx.stats['polish_passes']} passes, "
-                    f"converged {approx.stats['polish_converged']}",
+                    f"converged {approx.stats['polish_converged']}, generations done "
+                    f"{approx.stats['generations_done']}, "
+                    f"interrupted {approx.stats['interrupted']}",
                     flush=True,
                 )
             if exact is None:

@@ -211,6 +211,21 @@ def test_polish_is_for_the_placement_nsga_only(continuum: Path) -> None:
     assert code == EXIT_USAGE
 
 
+def test_pareto_placement_nsga_with_extremes(continuum: Path) -> None:
+    args = ["pareto", str(continuum), "-m", "placement", "--objectives", "cost,energy", *NSGA]
+    code, out, err = run(*args, "--extremes", "--extremes-time-limit", "30", "--json")
+    assert code == EXIT_OK, err
+    doc = json.loads(out)
+    extremes = doc["stats"]["extremes"]
+    assert len(extremes) == 2 and doc["stats"]["extremes_seconds"] > 0
+    # the least-cost extreme is on the front (nothing NSGA found is cheaper)
+    assert min(row[0] for row in doc["F"]) == pytest.approx(extremes[0][0])
+    code, _, err = run("pareto", str(continuum), "-m", "placement", "--extremes")
+    assert code == EXIT_INVALID and "--extremes applies to --model placement" in err
+    code, _, err = run("pareto", "gentzen-star4", *NSGA, "--extremes")
+    assert code == EXIT_INVALID and "--method nsga2 or nsga3 only" in err
+
+
 def test_pareto_placement_bad_objectives(continuum: Path) -> None:
     code, _, err = run("pareto", str(continuum), "-m", "placement", "--objectives", "delay,cost")
     assert code == EXIT_INVALID and "'delay' must be one of latency" in err

@@ -143,6 +143,20 @@ def _pareto(
             "by the local search alone, in passes over the archive until one adds no point.",
         ),
     ] = 0,
+    extremes: Annotated[
+        bool,
+        typer.Option(
+            "--extremes",
+            help="nsga, placement: seed the population with the exact extreme points "
+            "(one lexicographic MILP solve per objective, HiGHS).",
+        ),
+    ] = False,
+    extremes_time_limit: Annotated[
+        float,
+        typer.Option(
+            "--extremes-time-limit", min=0.001, help="nsga, placement: seconds per such solve."
+        ),
+    ] = 60.0,
     plot: PlotOption = None,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -165,11 +179,17 @@ def _pareto(
         raise _InputError(
             f"--polish: {polish} applies to --model placement with --method nsga2 or nsga3 only"
         )
+    if extremes and not (placement and method is not _Method.exact):
+        raise _InputError(
+            "--extremes applies to --model placement with --method nsga2 or nsga3 only"
+        )
     inst = load(instance)
     front: ParetoFront
     algorithm: Any = method.value
     bar = _progress(json_out or (method is _Method.exact and not placement))
     first = "exact: payoff table" if method is _Method.exact else f"{method.value} generations"
+    if extremes:
+        first = f"exact extreme points, then {first}"
     if polish:
         first += ", then polish"
     task = bar.add_task(first, total=None)
@@ -216,6 +236,8 @@ def _pareto(
                         seed=seed,
                         algorithm=algorithm,
                         polish=polish,
+                        extremes=extremes,
+                        extremes_time_limit=extremes_time_limit,
                         progress=tick,
                         **sizes,
                     )

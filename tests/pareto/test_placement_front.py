@@ -319,6 +319,74 @@ def test_nsga_polish_explores_the_archive_and_only_improves_the_front() -> None:
     assert len(small) <= small.stats["polished"] < 50
 
 
+def test_nsga_seeded_with_the_exact_extremes_holds_them() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    kwargs: dict[str, Any] = {"pop_size": 10, "generations": 3, "seed": 1}
+    plain = placement_nsga(inst, ("cost", "energy"), **kwargs)
+    seeded = placement_nsga(inst, ("cost", "energy"), extremes=True, **kwargs)
+    exact = placement_front(inst, ("cost", "energy"), delta=0.5)
+    least_cost, least_energy = exact.stats["payoff"][1], exact.stats["payoff"][0]
+    # measured: three generations alone miss the cost of the least-energy end
+    assert plain.F[-1, 0] > least_energy[0] + 0.1
+    got = np.array(seeded.stats["extremes"])
+    np.testing.assert_allclose(got, [least_cost, least_energy], rtol=1e-6)
+    assert 0 < seeded.stats["extremes_seconds"] < seeded.stats["seconds"]
+    # the seeds are routed by NSGA's own routing, which is at least as good here
+    assert seeded.F[0, 0] == pytest.approx(least_cost[0])
+    assert seeded.F[0, 1] <= least_cost[1] * (1 + 1e-9)
+    assert seeded.F[-1, 0] == pytest.approx(least_energy[0])
+    assert seeded.F[-1, 1] <= least_energy[1] * (1 + 1e-9)
+    for dec, row in zip(seeded.X, seeded.F, strict=True):
+        ev = evaluate_placement(inst, dec)
+        assert ev.feasible and [ev.objectives["cost"], ev.objectives["energy"]] == row.tolist()
+    assert plain.stats["extremes"] == [] and plain.stats["extremes_seconds"] == 0
+
+
+def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edgebound.evaluate.placement import PlacementDecision, parse_placement_decision
+    from edgebound.models import placement
+    from edgebound.pareto.placement_nsga import _Router
+    from edgebound.solvers import solve
+
+    inst = generate("continuum-random", "small", seed=0)
+    res = solve(placement.build(inst, "cost", serve_all=True), mip_gap=1e-4)
+    assert res.optimal and res.evaluation is not None
+    dec = parse_placement_decision(inst, res.decision)
+    milp = [res.evaluation.objectives[n] for n in ("cost", "energy")]
+    # the routing LP serves all demand on these replicas at no more energy: its own is kept
+    router = _Router(inst, ("cost", "energy"), 8, 0)
+    X = router.genome(res.decision["replicas"])
+    router.adopt(X, dec)
+    key = router.key(X, 0)
+    assert router.cache[key][2] is not dec and router.archive == [key]
+    assert router.cache[key][0][1] <= milp[1] * (1 + 1e-9)
+    # a routing LP that serves nothing: the MILP's decision and routing are adopted
+    other = _Router(inst, ("cost", "energy"), 8, 0)
+
+    def nothing(Y: np.ndarray, k: int) -> tuple[PlacementDecision, np.ndarray]:
+        R = np.zeros(dec.routing.shape)
+        return PlacementDecision.from_arrays(inst, replicas=Y, routing=R), R.sum(axis=1)
+
+    monkeypatch.setattr(other, "route", nothing)
+    other.adopt(X, dec)
+    F, g, got, loads = other.cache[key]
+    assert got is dec and g == 0 and other.archive == [key]
+    assert F.tolist() == pytest.approx(milp)
+    np.testing.assert_allclose(loads, dec.routing.sum(axis=1))
+
+
+def test_nsga_extremes_without_a_solution_in_time_give_no_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edgebound.pareto.placement import _Stages
+
+    monkeypatch.setattr(_Stages, "lexicographic", lambda *a, **k: None)
+    front = placement_nsga(tiny(1), ("cost", "energy"), pop_size=8, generations=2, extremes=True)
+    assert front.stats["extremes"] == [] and len(front) > 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -326,6 +394,7 @@ def test_nsga_polish_explores_the_archive_and_only_improves_the_front() -> None:
         ({"levels": 0}, "levels"),
         ({"pop_size": 1}, "pop"),
         ({"polish": -1}, "polish"),
+        ({"extremes": True, "extremes_time_limit": 0}, "extremes_time_limit"),
     ],
 )
 def test_nsga_bad_parameters(kwargs: dict[str, Any], match: str) -> None:
