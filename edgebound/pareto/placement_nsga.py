@@ -60,9 +60,11 @@ at full load. The rest is the previous placement with a few replicas added or re
 random. With ``extremes=True`` the constructive seeds begin with the front's exact extreme
 points: per objective, the replicas of the placement MILP's lexicographic optimum (the
 payoff table of :func:`~edgebound.pareto.placement_front`, solved by HiGHS), routed like
-any other decision. The run is then a hybrid: the local search starts from the ends of the
-front, which the cheap end of a cost front needs (on ``continuum-random`` medium, (cost,
-energy), 500 generations and the polish alone end 1.2 % above the least cost).
+any other decision, except that the MILP's own routing is kept where the routing's rounds
+drop demand or do worse on those replicas. The run is then a hybrid: the local search
+starts from the ends of the front, which the cheap end of a cost front needs (on
+``continuum-random`` medium, (cost, energy), 500 generations and the polish alone end 1.2 %
+above the least cost).
 
 **Local search.** After every generation, the ``local_search`` archived decisions not yet
 explored with the largest crowding distance (the extremes first) are explored: their
@@ -1253,8 +1255,9 @@ def placement_nsga(
         objective in turn, the placement model (:func:`~edgebound.models.placement.build`)
         minimized for it, then for the next objective with the first held at its optimum
         (the payoff table of :func:`~edgebound.pareto.placement_front`), solved by HiGHS
-        to a relative gap of 1e-4. Their replicas are routed like any other decision. This
-        makes the run a hybrid of NSGA and the MILP; the solves' time is in
+        to a relative gap of 1e-4. Their replicas are routed like any other decision (the
+        MILP's routing kept where that drops demand or does worse). This makes the run a
+        hybrid of NSGA and the MILP; the solves' time is in
         ``stats["seconds"]`` and alone in ``stats["extremes_seconds"]``.
     extremes_time_limit : float
         Seconds per solve of the extreme points (each lexicographic stage); a solve that
