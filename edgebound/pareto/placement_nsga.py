@@ -1108,16 +1108,19 @@ class _Router:
 
 def _exact_extremes(
     instance: Instance, names: tuple[str, ...], time_limit: float
-) -> list[tuple[dict[str, Any], list[float]]]:
+) -> list[tuple[dict[str, Any], list[float], bool]]:
     """Per objective, the model's lexicographic optimum (that objective, then the next one
-    held at it): its decision and objective vector (the evaluator's)."""
+    held at it): its decision, objective vector (the evaluator's) and whether both stages
+    were proven optimal."""
     stages = _Stages(instance, names, time_limit, 1e-4)
     out = []
     for i, first in enumerate(names):
+        stages.all_optimal = True  # each stage not proven (or without a decision) clears it
         res = stages.lexicographic(first, names[(i + 1) % len(names)], 1e-6)
+        proven = stages.all_optimal
         if res is not None and res.evaluation is not None:
             point = [float(res.evaluation.objectives[n]) for n in names]
-            out.append((res.decision, point))
+            out.append((res.decision, point, proven))
     return out
 
 
@@ -1261,7 +1264,9 @@ def placement_nsga(
         ``stats["seconds"]`` and alone in ``stats["extremes_seconds"]``.
     extremes_time_limit : float
         Seconds per solve of the extreme points (each lexicographic stage); a solve that
-        finds no decision in time gives no seed.
+        finds no decision in time gives no seed. The time limit is wall-clock: the same seed
+        gives the same front when every stage finishes within it
+        (``stats["extremes_proven"]``), not necessarily otherwise.
     progress : callable, optional
         Called as ``progress(done, generations)`` after the initial population (``done`` 0)
         and after each generation (its local search included); during the polish, as
@@ -1278,10 +1283,10 @@ def placement_nsga(
         (explorations of the polish), ``polish_passes`` (its passes over the whole archive),
         ``polish_converged`` (the last pass found nothing new), ``extremes`` (the
         evaluator's objective vectors of the MILP's extreme decisions, before NSGA routes
-        their replicas again; empty without ``extremes``), ``extremes_seconds`` and
-        seconds. A KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run
-        with the front found so far (``interrupted`` True; the polish runs only after
-        every generation).
+        their replicas again; empty without ``extremes``), ``extremes_proven`` (whether
+        both stages of each were proven optimal), ``extremes_seconds`` and seconds. A
+        KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run with the front
+        found so far (``interrupted`` True; the polish runs only after every generation).
 
     Raises
     ------
@@ -1320,14 +1325,16 @@ def placement_nsga(
 
     router = _Router(instance, names, levels, seed)
     extreme_points: list[list[float]] = []
+    extremes_proven: list[bool] = []
     extremes_seconds = 0.0
     if extremes:
         t1 = time.perf_counter()
-        for dec, point in _exact_extremes(instance, names, extremes_time_limit):
+        for dec, point, proven in _exact_extremes(instance, names, extremes_time_limit):
             X = router.genome(dec["replicas"])
             router.adopt(X, parse_placement_decision(instance, dec))
             router.extremes.append(X)
             extreme_points.append(point)
+            extremes_proven.append(proven)
         extremes_seconds = time.perf_counter() - t1
     parts = _pymoo_parts(router)
     problem = parts.pop("problem")
@@ -1405,6 +1412,7 @@ def placement_nsga(
             "polish_passes": passes,
             "polish_converged": converged,
             "extremes": extreme_points,
+            "extremes_proven": extremes_proven,
             "extremes_seconds": extremes_seconds,
             "seconds": time.perf_counter() - t0,
         },

@@ -331,6 +331,7 @@ def test_nsga_seeded_with_the_exact_extremes_holds_them() -> None:
     got = np.array(seeded.stats["extremes"])
     np.testing.assert_allclose(got, [least_cost, least_energy], rtol=1e-6)
     assert 0 < seeded.stats["extremes_seconds"] < seeded.stats["seconds"]
+    assert seeded.stats["extremes_proven"] == [True, True]
     # the seeds are routed by NSGA's own routing, which is at least as good here
     assert seeded.F[0, 0] == pytest.approx(least_cost[0])
     assert seeded.F[0, 1] <= least_cost[1] * (1 + 1e-9)
@@ -340,6 +341,11 @@ def test_nsga_seeded_with_the_exact_extremes_holds_them() -> None:
         ev = evaluate_placement(inst, dec)
         assert ev.feasible and [ev.objectives["cost"], ev.objectives["energy"]] == row.tolist()
     assert plain.stats["extremes"] == [] and plain.stats["extremes_seconds"] == 0
+    # a stage stopped by its time limit is reported (measured: 0.01 s is too short here)
+    rushed = placement_nsga(
+        inst, ("cost", "energy"), extremes=True, extremes_time_limit=0.01, **kwargs
+    )
+    assert False in rushed.stats["extremes_proven"] or rushed.stats["extremes"] == []
 
 
 def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
