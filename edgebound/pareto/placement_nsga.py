@@ -1053,35 +1053,26 @@ class _Router:
         X = self.switched_off(self.prev.copy(), 0)
         return [X, self.shrunk(X, 0, [])]
 
-    def genome(self, replicas: dict[str, dict[str, int]]) -> np.ndarray:
-        """The replica matrix of a decision's ``replicas`` (service -> node -> count),
-        repaired (a no-op for a decision the model accepts)."""
-        sidx = {s: i for i, s in enumerate(self.d.services)}
-        nidx = {n: i for i, n in enumerate(self.d.nodes)}
-        X = np.zeros((self.S, self.N), dtype=np.int64)
-        for s, per in replicas.items():
-            for n, c in per.items():
-                X[sidx[s], nidx[n]] = round(c)
-        X = np.minimum(X, self.ub)
-        return self.repair(np.append(X.ravel(), 0))[:-1].reshape(self.S, self.N)
-
-    def adopt(self, X: np.ndarray, decision: PlacementDecision) -> None:
-        """Cache and archive an outside decision with replicas ``X`` (at level 0) with its
-        own routing, when it is feasible and the routing LP of ``X`` drops demand or does
-        no better (the LP's rounds may not find a routing a MILP found)."""
-        x = np.append(X.ravel(), 0)
+    def adopt(self, decision: PlacementDecision) -> np.ndarray:
+        """The repaired replica matrix ``X`` of an outside decision (a no-op repair for one
+        the model accepts); the decision itself, with its own routing, is cached and
+        archived for ``X`` at level 0 when it is feasible and the routing LP of ``X`` drops
+        demand or does no better (the LP's rounds may not find a routing a MILP found)."""
+        x = self.repair(np.append(np.minimum(decision.replicas, self.ub).ravel(), 0))
+        X = x[:-1].reshape(self.S, self.N)
         F, g, _, _ = self.evaluate(x)
-        if not evaluate_placement(self.inst, decision).feasible:
-            return
-        objectives = _measure(self.inst, self.d, decision, p95=False).objectives
-        own = np.array([float(objectives[n]) for n in self.names])
+        ev = evaluate_placement(self.inst, decision)
+        if not ev.feasible:
+            return X
+        own = np.array([float(ev.objectives[n]) for n in self.names])
         if g <= 0 and np.all(F * self.sign <= own * self.sign):
-            return
+            return X
         key = self.key(X, 0)
         self.cache[key] = (own, 0.0, decision, decision.routing.sum(axis=1))
         self.archive = [a for a in self.archive if a != key]
         if not self.dominated(own):
             self.admit(key, own)
+        return X
 
     def cover(self) -> np.ndarray:
         """Few, cheap replicas: per service, the replica adding rate limit at the least
@@ -1330,9 +1321,7 @@ def placement_nsga(
     if extremes:
         t1 = time.perf_counter()
         for dec, point, proven in _exact_extremes(instance, names, extremes_time_limit):
-            X = router.genome(dec["replicas"])
-            router.adopt(X, parse_placement_decision(instance, dec))
-            router.extremes.append(X)
+            router.extremes.append(router.adopt(parse_placement_decision(instance, dec)))
             extreme_points.append(point)
             extremes_proven.append(proven)
         extremes_seconds = time.perf_counter() - t1

@@ -363,8 +363,7 @@ def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
     milp = [res.evaluation.objectives[n] for n in ("cost", "energy")]
     # the routing LP serves all demand on these replicas at no more energy: its own is kept
     router = _Router(inst, ("cost", "energy"), 8, 0)
-    X = router.genome(res.decision["replicas"])
-    router.adopt(X, dec)
+    X = router.adopt(dec)
     key = router.key(X, 0)
     assert router.cache[key][2] is not dec and router.archive == [key]
     assert router.cache[key][0][1] <= milp[1] * (1 + 1e-9)
@@ -376,7 +375,7 @@ def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
         return PlacementDecision.from_arrays(inst, replicas=Y, routing=R), R.sum(axis=1)
 
     monkeypatch.setattr(other, "route", nothing)
-    other.adopt(X, dec)
+    assert other.adopt(dec).tolist() == X.tolist()
     F, g, got, loads = other.cache[key]
     assert got is dec and g == 0 and other.archive == [key]
     assert F.tolist() == pytest.approx(milp)
