@@ -16,7 +16,8 @@ as JSON (``pareto_bracket.py`` scores such files against the complete front).
 ``--stop-after S`` ends each NSGA-II run after ``S`` seconds of wall-clock time, as an
 interrupt does (the front found by then is kept; generations or polish cut short are in its
 stats). ``--extremes`` seeds NSGA-II with the exact extreme points (``placement_nsga(...,
-extremes=True)``, two lexicographic MILP solves; their time is in NSGA-II's).
+extremes=True)``, two lexicographic MILP solves; their time is in NSGA-II's);
+``--anchors K`` adds K MILP seeds between them (``anchors=K``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ def main() -> None:
         "--extremes", action="store_true", help="NSGA-II: seeded with the exact extreme points"
     )
     parser.add_argument(
+        "--anchors",
+        type=int,
+        default=0,
+        help="NSGA-II with --extremes: this many MILP seeds between the extremes",
+    )
+    parser.add_argument(
         "--stop-after", type=float, default=None, help="NSGA-II: wall-clock seconds at most"
     )
     parser.add_argument("--save", type=Path, default=None, help="directory of NSGA-II fronts")
@@ -100,6 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.polish < 0:
         parser.error(f"--polish: {args.polish} must be >= 0")
+    if args.anchors < 0 or (args.anchors and not args.extremes):
+        parser.error(f"--anchors: {args.anchors} must be >= 0 and needs --extremes")
     if args.stop_after is not None and not args.stop_after > 0:
         parser.error(f"--stop-after: {args.stop_after} must be > 0 (seconds)")
     for size in args.size:
@@ -120,6 +129,7 @@ def main() -> None:
                 seed=args.seed,
                 polish=args.polish,
                 extremes=args.extremes,
+                anchors=args.anchors,
                 progress=stopper(args.stop_after),
             )
             c_nsga = time.process_time() - cpu
@@ -128,6 +138,7 @@ def main() -> None:
                 args.save.mkdir(parents=True, exist_ok=True)
                 tag = f"_p{args.polish}" if args.polish else ""
                 tag += "_x" if args.extremes else ""
+                tag += f"_a{args.anchors}" if args.anchors else ""
                 approx.to_json(
                     args.save / f"nsga2_{size}_{'_'.join(names)}_s{args.seed}"
                     f"_g{args.generations}{tag}.json"
@@ -135,7 +146,8 @@ def main() -> None:
             if args.extremes:
                 print(
                     f"{size} {pair}: extremes {approx.stats['extremes']} in "
-                    f"{approx.stats['extremes_seconds']:.1f} s",
+                    f"{approx.stats['extremes_seconds']:.1f} s; anchors "
+                    f"{approx.stats['anchors']} in {approx.stats['anchors_seconds']:.1f} s",
                     flush=True,
                 )
             if args.polish:

@@ -226,6 +226,19 @@ def test_pareto_placement_nsga_with_extremes(continuum: Path) -> None:
     assert code == EXIT_INVALID and "--method nsga2 or nsga3 only" in err
 
 
+def test_pareto_placement_nsga_with_anchors(continuum: Path) -> None:
+    args = ["pareto", str(continuum), "-m", "placement", "--objectives", "cost,energy", *NSGA]
+    code, out, err = run(*args, "--extremes", "--anchors", "2", "--json")
+    assert code == EXIT_OK, err
+    stats = json.loads(out)["stats"]
+    (lo, _), (hi, _) = stats["extremes"]
+    assert len(stats["anchors"]) == 2 and all(lo < c < hi for c, _ in stats["anchors"])
+    code, _, err = run(*args, "--anchors", "2")
+    assert code == EXIT_INVALID and "--anchors: 2 needs --extremes" in err
+    code, _, _ = run(*args, "--extremes", "--anchors", "-1")
+    assert code == EXIT_USAGE
+
+
 def test_pareto_placement_bad_objectives(continuum: Path) -> None:
     code, _, err = run("pareto", str(continuum), "-m", "placement", "--objectives", "delay,cost")
     assert code == EXIT_INVALID and "'delay' must be one of latency" in err

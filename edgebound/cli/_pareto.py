@@ -157,6 +157,16 @@ def _pareto(
             "--extremes-time-limit", min=0.001, help="nsga, placement: seconds per such solve."
         ),
     ] = 60.0,
+    anchors: Annotated[
+        int,
+        typer.Option(
+            "--anchors",
+            min=0,
+            help="nsga, placement, with --extremes: this many more MILP seeds between the "
+            "extremes (the second objective minimized, the first bounded at evenly spaced "
+            "values).",
+        ),
+    ] = 0,
     plot: PlotOption = None,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -183,13 +193,15 @@ def _pareto(
         raise _InputError(
             "--extremes applies to --model placement with --method nsga2 or nsga3 only"
         )
+    if anchors and not extremes:
+        raise _InputError(f"--anchors: {anchors} needs --extremes (they lie between the extremes)")
     inst = load(instance)
     front: ParetoFront
     algorithm: Any = method.value
     bar = _progress(json_out or (method is _Method.exact and not placement))
     first = "exact: payoff table" if method is _Method.exact else f"{method.value} generations"
     if extremes:
-        first = f"exact extreme points, then {first}"
+        first = f"exact extreme points{' and anchors' if anchors else ''}, then {first}"
     if polish:
         first += ", then polish"
     task = bar.add_task(first, total=None)
@@ -238,6 +250,7 @@ def _pareto(
                         polish=polish,
                         extremes=extremes,
                         extremes_time_limit=extremes_time_limit,
+                        anchors=anchors,
                         progress=tick,
                         **sizes,
                     )

@@ -64,7 +64,10 @@ any other decision, except that the MILP's own routing is kept where the routing
 drop demand or do worse on those replicas. The run is then a hybrid: the local search
 starts from the ends of the front, which the cheap end of a cost front needs (on
 ``continuum-random`` medium, (cost, energy), 500 generations and the polish alone end 1.2 %
-above the least cost).
+above the least cost). ``anchors=K`` adds K points of the MILP between the ends: the second
+objective minimized with the first bounded at K evenly spaced values (the
+epsilon-constraint method at a coarse resolution), which hands the local search exact
+decisions in the middle of the front too.
 
 **Local search.** After every generation, the ``local_search`` archived decisions not yet
 explored with the largest crowding distance (the extremes first) are explored: their
@@ -186,8 +189,8 @@ class _Router:
         self.prev = np.minimum(np.rint(d.x_prev).astype(np.int64), self.ub)
         budget = inst.policy.migration_budget
         self.budget = None if budget is None else int(budget)
-        # exact extreme points handed in by placement_nsga(extremes=True): seeds first
-        self.extremes: list[np.ndarray] = []
+        # exact points handed in by placement_nsga(extremes=True, anchors=...): seeds first
+        self.exact: list[np.ndarray] = []
         self.serve_all = any(n in _RATIOS for n in names)
         pol = inst.policy
         C = int(self.ub.max(initial=0))
@@ -1006,9 +1009,9 @@ class _Router:
         off one by one, the nodes left on filled."""
         on = [int(n) for n in np.flatnonzero(self.prev.sum(axis=0) > 0)]
         cover = self.cover()
-        # the anchors first: the population may take only the first few seeds
+        # the exact points first: the population may take only the first few seeds
         chain = [
-            *self.extremes,
+            *self.exact,
             self.prev,
             cover,
             self.fill(cover, [int(n) for n in np.flatnonzero(cover.sum(axis=0))]),
@@ -1097,22 +1100,45 @@ class _Router:
         return X
 
 
-def _exact_extremes(
-    instance: Instance, names: tuple[str, ...], time_limit: float
-) -> list[tuple[dict[str, Any], list[float], bool]]:
-    """Per objective, the model's lexicographic optimum (that objective, then the next one
-    held at it): its decision, objective vector (the evaluator's) and whether both stages
-    were proven optimal."""
+_Seed = tuple[dict[str, Any], list[float], bool]  # decision, objective vector, proven
+
+
+def _exact_seeds(
+    instance: Instance, names: tuple[str, ...], time_limit: float, anchors: int
+) -> tuple[list[_Seed], list[_Seed], float]:
+    """The exact extreme points, ``anchors`` epsilon-constraint points between them and
+    the seconds spent on the latter.
+
+    Per objective, the model's lexicographic optimum (that objective, then the next one held
+    at it); then, at ``anchors`` evenly spaced bounds of the first objective between its
+    values at the extremes, the second objective minimized within the bound. Each point is
+    its decision, objective vector (the evaluator's) and whether its solves were proven
+    optimal. One model serves every solve: each starts from the best decision found so far
+    that meets its bounds."""
     stages = _Stages(instance, names, time_limit, 1e-4)
-    out = []
+    extremes = []
     for i, first in enumerate(names):
         stages.all_optimal = True  # each stage not proven (or without a decision) clears it
         res = stages.lexicographic(first, names[(i + 1) % len(names)], 1e-6)
-        proven = stages.all_optimal
         if res is not None and res.evaluation is not None:
             point = [float(res.evaluation.objectives[n]) for n in names]
-            out.append((res.decision, point, proven))
-    return out
+            extremes.append((res.decision, point, stages.all_optimal))
+    between: list[_Seed] = []
+    t = time.perf_counter()
+    sign = stages.sign[names[0]]
+    ends = [sign * p[1][0] for p in extremes]  # the first objective, minimization form
+    if anchors and len(ends) >= 2 and max(ends) > min(ends):
+        lo, hi = min(ends), max(ends)
+        for j in range(1, anchors + 1):
+            stages.bound(names[0], lo + (hi - lo) * j / (anchors + 1))
+            try:
+                res = stages.run(names[1])
+            finally:
+                stages.bound(names[0], None)
+            if res is not None and res.evaluation is not None:
+                point = [float(res.evaluation.objectives[n]) for n in names]
+                between.append((res.decision, point, res.optimal))
+    return extremes, between, time.perf_counter() - t if between else 0.0
 
 
 def _pymoo_parts(r: _Router) -> dict[str, Any]:
@@ -1212,6 +1238,7 @@ def placement_nsga(
     polish: int = 0,
     extremes: bool = False,
     extremes_time_limit: float = 60.0,
+    anchors: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """An approximate Pareto front of the static placement model by NSGA-II or NSGA-III.
@@ -1254,10 +1281,20 @@ def placement_nsga(
         hybrid of NSGA and the MILP; the solves' time is in
         ``stats["seconds"]`` and alone in ``stats["extremes_seconds"]``.
     extremes_time_limit : float
-        Seconds per solve of the extreme points (each lexicographic stage); a solve that
-        finds no decision in time gives no seed. The time limit is wall-clock: the same seed
-        gives the same front when every stage finishes within it
-        (``stats["extremes_proven"]``), not necessarily otherwise.
+        Seconds per solve of the extreme points (each lexicographic stage) and of each
+        anchor; a solve that finds no decision in time gives no seed. The time limit is
+        wall-clock: the same seed gives the same front when every solve finishes within it
+        (``stats["extremes_proven"]`` and ``stats["anchors_proven"]``), not necessarily
+        otherwise.
+    anchors : int
+        With ``extremes``, this many more seeds from the MILP between the extreme points:
+        the second objective minimized with the first bounded at evenly spaced values
+        between its values at the two ends (the epsilon-constraint method of
+        :func:`~edgebound.pareto.placement_front` at a coarse resolution), each solve
+        limited to ``extremes_time_limit`` seconds (none when the extremes found do not
+        span a range of the first objective). They give the local search the
+        structure of exact decisions in the middle of the front, which replica moves from
+        NSGA's own decisions do not always reach. 0 (the default) none.
     progress : callable, optional
         Called as ``progress(done, generations)`` after the initial population (``done`` 0)
         and after each generation (its local search included); during the polish, as
@@ -1275,7 +1312,8 @@ def placement_nsga(
         ``polish_converged`` (the last pass found nothing new), ``extremes`` (the
         evaluator's objective vectors of the MILP's extreme decisions, before NSGA routes
         their replicas again; empty without ``extremes``), ``extremes_proven`` (whether
-        both stages of each were proven optimal), ``extremes_seconds`` and seconds. A
+        both stages of each were proven optimal), ``extremes_seconds``, ``anchors``,
+        ``anchors_proven`` and ``anchors_seconds`` (the same for the anchors) and seconds. A
         KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run with the front
         found so far (``interrupted`` True; the polish runs only after every generation).
 
@@ -1312,19 +1350,31 @@ def placement_nsga(
         raise EdgeboundError(
             f"extremes_time_limit: {extremes_time_limit!r} must be > 0 (seconds per solve)"
         )
+    if anchors < 0 or (anchors and not extremes):
+        raise EdgeboundError(
+            f"anchors: {anchors!r} must be >= 0, and > 0 only with extremes=True (the anchors "
+            "lie between the exact extreme points)"
+        )
     from pymoo.core.population import Population
 
     router = _Router(instance, names, levels, seed)
     extreme_points: list[list[float]] = []
     extremes_proven: list[bool] = []
-    extremes_seconds = 0.0
+    anchor_points: list[list[float]] = []
+    anchors_proven: list[bool] = []
+    extremes_seconds = anchors_seconds = 0.0
     if extremes:
         t1 = time.perf_counter()
-        for dec, point, proven in _exact_extremes(instance, names, extremes_time_limit):
-            router.extremes.append(router.adopt(parse_placement_decision(instance, dec)))
-            extreme_points.append(point)
-            extremes_proven.append(proven)
-        extremes_seconds = time.perf_counter() - t1
+        ends, between, anchors_seconds = _exact_seeds(instance, names, extremes_time_limit, anchors)
+        for group, points, flags in (
+            (ends, extreme_points, extremes_proven),
+            (between, anchor_points, anchors_proven),
+        ):
+            for dec, point, proven in group:
+                router.exact.append(router.adopt(parse_placement_decision(instance, dec)))
+                points.append(point)
+                flags.append(proven)
+        extremes_seconds = time.perf_counter() - t1 - anchors_seconds
     parts = _pymoo_parts(router)
     problem = parts.pop("problem")
     algo = _algorithm(algorithm, len(names), pop_size, partitions, parts)
@@ -1403,6 +1453,9 @@ def placement_nsga(
             "extremes": extreme_points,
             "extremes_proven": extremes_proven,
             "extremes_seconds": extremes_seconds,
+            "anchors": anchor_points,
+            "anchors_proven": anchors_proven,
+            "anchors_seconds": anchors_seconds,
             "seconds": time.perf_counter() - t0,
         },
     )

@@ -348,6 +348,32 @@ def test_nsga_seeded_with_the_exact_extremes_holds_them() -> None:
     assert False in rushed.stats["extremes_proven"] or rushed.stats["extremes"] == []
 
 
+def test_nsga_anchors_are_the_epsilon_constraint_optima_between_the_extremes() -> None:
+    from edgebound.models import placement
+    from edgebound.solvers import solve
+
+    inst = generate("continuum-random", "small", seed=0)
+    kwargs: dict[str, Any] = {"pop_size": 10, "generations": 3, "seed": 1, "extremes": True}
+    front = placement_nsga(inst, ("cost", "energy"), anchors=3, **kwargs)
+    (lo, _), (hi, _) = front.stats["extremes"]
+    got = front.stats["anchors"]
+    assert len(got) == 3 and front.stats["anchors_proven"] == [True] * 3
+    assert 0 < front.stats["anchors_seconds"] < front.stats["seconds"]
+    for j, (cost, energy) in enumerate(got, start=1):
+        bound = lo + (hi - lo) * j / 4
+        assert cost <= bound + 1e-9
+        # the least energy within the cost bound, solved here on its own
+        res = solve(placement.build(inst, "energy", constraints={"cost": bound}), mip_gap=1e-6)
+        assert res.optimal and energy == pytest.approx(res.objective, rel=1e-3)
+        # no point of the front costs as little and uses less energy
+        assert not np.any((front.F[:, 0] <= cost) & (front.F[:, 1] < energy * (1 - 1e-3)))
+    for dec, row in zip(front.X, front.F, strict=True):
+        ev = evaluate_placement(inst, dec)
+        assert ev.feasible and [ev.objectives["cost"], ev.objectives["energy"]] == row.tolist()
+    plain = placement_nsga(inst, ("cost", "energy"), **kwargs)
+    assert plain.stats["anchors"] == [] and plain.stats["anchors_seconds"] == 0
+
+
 def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -400,6 +426,8 @@ def test_nsga_extremes_without_a_solution_in_time_give_no_seed(
         ({"pop_size": 1}, "pop"),
         ({"polish": -1}, "polish"),
         ({"extremes": True, "extremes_time_limit": 0}, "extremes_time_limit"),
+        ({"extremes": True, "anchors": -1}, "anchors"),
+        ({"anchors": 2}, "anchors: 2 must be >= 0, and > 0 only with extremes"),
     ],
 )
 def test_nsga_bad_parameters(kwargs: dict[str, Any], match: str) -> None:
