@@ -235,6 +235,11 @@ def test_pareto_placement_nsga_with_anchors(continuum: Path) -> None:
     assert len(stats["anchors"]) == 2 and all(lo < c < hi for c, _ in stats["anchors"])
     code, _, err = run(*args, "--anchors", "2")
     assert code == EXIT_INVALID and "--anchors: 2 needs --extremes" in err
+    code, _, err = run(*args, "--extremes-nodes", "5")
+    assert code == EXIT_INVALID and "--extremes-nodes: 5 needs --extremes" in err
+    code, out, err = run(*args, "--extremes", "--extremes-nodes", "1", "--json")
+    assert code == EXIT_OK, err
+    assert json.loads(out)["stats"]["exact_timed_out"] == 0
     code, _, _ = run(*args, "--extremes", "--anchors", "-1")
     assert code == EXIT_USAGE
 

@@ -167,6 +167,15 @@ def _pareto(
             "values).",
         ),
     ] = 0,
+    extremes_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--extremes-nodes",
+            min=1,
+            help="nsga, placement: branch-and-bound nodes per such solve at most (a work "
+            "limit: unlike the time limit, the same seed then gives the same front).",
+        ),
+    ] = None,
     plot: PlotOption = None,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -193,6 +202,8 @@ def _pareto(
         raise _InputError(
             "--extremes applies to --model placement with --method nsga2 or nsga3 only"
         )
+    if extremes_nodes is not None and not extremes:
+        raise _InputError(f"--extremes-nodes: {extremes_nodes} needs --extremes")
     if anchors and not extremes:
         raise _InputError(f"--anchors: {anchors} needs --extremes (they lie between the extremes)")
     inst = load(instance)
@@ -251,6 +262,7 @@ def _pareto(
                         extremes=extremes,
                         extremes_time_limit=extremes_time_limit,
                         anchors=anchors,
+                        extremes_nodes=extremes_nodes,
                         progress=tick,
                         **sizes,
                     )

@@ -129,6 +129,7 @@ class _Stages:
         names: tuple[str, ...],
         time_limit: float | None,
         mip_gap: float,
+        nodes: int | None = None,
     ) -> None:
         serve_all = any(n in _RATIOS for n in names)
         # building with latency as the objective adds the latency terms and their cuts
@@ -151,7 +152,11 @@ class _Stages:
         self.points: list[tuple[ComponentMap, dict[str, float]]] = []
         self.time_limit = time_limit
         self.mip_gap = mip_gap
+        # a work limit per solve (HiGHS's branch-and-bound nodes): unlike the time limit,
+        # a solve ends at the same point on every run
+        self.options = _TIGHT if nodes is None else {**_TIGHT, "mip_max_nodes": int(nodes)}
         self.solves = 0
+        self.timed_out = 0  # solves that ended at the time limit
         self.cut_rounds = 0
         self.all_optimal = True
         self.unsolved: list[str] = []
@@ -194,9 +199,10 @@ class _Stages:
             built,
             time_limit=self.time_limit,
             mip_gap=self.mip_gap,
-            highs_options=_TIGHT,
+            highs_options=self.options,
         )
         self.solves += 1
+        self.timed_out += res.termination is Termination.TIME_LIMIT
         self.cut_rounds += int(res.stats.get("cut_rounds", 0))
         if res.termination in _INFEASIBLE:
             return None

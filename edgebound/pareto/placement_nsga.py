@@ -1104,10 +1104,14 @@ _Seed = tuple[dict[str, Any], list[float], bool]  # decision, objective vector, 
 
 
 def _exact_seeds(
-    instance: Instance, names: tuple[str, ...], time_limit: float, anchors: int
-) -> tuple[list[_Seed], list[_Seed], float]:
-    """The exact extreme points, ``anchors`` epsilon-constraint points between them and
-    the seconds spent on the latter.
+    instance: Instance,
+    names: tuple[str, ...],
+    time_limit: float,
+    anchors: int,
+    nodes: int | None,
+) -> tuple[list[_Seed], list[_Seed], float, int]:
+    """The exact extreme points, ``anchors`` epsilon-constraint points between them, the
+    seconds spent on the latter and how many solves ended at the time limit.
 
     Per objective, the model's lexicographic optimum (that objective, then the next one held
     at it); then, at ``anchors`` evenly spaced bounds of the first objective between its
@@ -1115,7 +1119,7 @@ def _exact_seeds(
     its decision, objective vector (the evaluator's) and whether its solves were proven
     optimal. One model serves every solve: each starts from the best decision found so far
     that meets its bounds."""
-    stages = _Stages(instance, names, time_limit, 1e-4)
+    stages = _Stages(instance, names, time_limit, 1e-4, nodes)
     extremes = []
     for i, first in enumerate(names):
         stages.all_optimal = True  # each stage not proven (or without a decision) clears it
@@ -1138,7 +1142,7 @@ def _exact_seeds(
             if res is not None and res.evaluation is not None:
                 point = [float(res.evaluation.objectives[n]) for n in names]
                 between.append((res.decision, point, res.optimal))
-    return extremes, between, time.perf_counter() - t if between else 0.0
+    return extremes, between, time.perf_counter() - t if between else 0.0, stages.timed_out
 
 
 def _pymoo_parts(r: _Router) -> dict[str, Any]:
@@ -1239,6 +1243,7 @@ def placement_nsga(
     extremes: bool = False,
     extremes_time_limit: float = 60.0,
     anchors: int = 0,
+    extremes_nodes: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ParetoFront:
     """An approximate Pareto front of the static placement model by NSGA-II or NSGA-III.
@@ -1284,8 +1289,8 @@ def placement_nsga(
         Seconds per solve of the extreme points (each lexicographic stage) and of each
         anchor; a solve that finds no decision in time gives no seed. The time limit is
         wall-clock: the same seed gives the same front when every solve finishes within it
-        (``stats["extremes_proven"]`` and ``stats["anchors_proven"]``), not necessarily
-        otherwise.
+        (``stats["extremes_proven"]`` and ``stats["anchors_proven"]``) or ends at the
+        node limit ``extremes_nodes``, not necessarily otherwise.
     anchors : int
         With ``extremes``, this many more seeds from the MILP between the extreme points:
         the second objective minimized with the first bounded at evenly spaced values
@@ -1295,6 +1300,12 @@ def placement_nsga(
         span a range of the first objective). They give the local search the
         structure of exact decisions in the middle of the front, which replica moves from
         NSGA's own decisions do not always reach. 0 (the default) none.
+    extremes_nodes : int, optional
+        A work limit per solve of the extremes and anchors: HiGHS's branch-and-bound nodes
+        (``mip_max_nodes``). A solve that ends at it ends at the same point on every run,
+        unlike one that ends at the time limit, so with it the same seed gives the same
+        front whenever no solve reaches ``extremes_time_limit``
+        (``stats["exact_timed_out"]`` is 0). A solve ended by it is not proven.
     progress : callable, optional
         Called as ``progress(done, generations)`` after the initial population (``done`` 0)
         and after each generation (its local search included); during the polish, as
@@ -1313,7 +1324,9 @@ def placement_nsga(
         evaluator's objective vectors of the MILP's extreme decisions, before NSGA routes
         their replicas again; empty without ``extremes``), ``extremes_proven`` (whether
         both stages of each were proven optimal), ``extremes_seconds``, ``anchors``,
-        ``anchors_proven`` and ``anchors_seconds`` (the same for the anchors) and seconds. A
+        ``anchors_proven`` and ``anchors_seconds`` (the same for the anchors),
+        ``exact_timed_out`` (how many of those solves ended at their time limit) and
+        seconds. A
         KeyboardInterrupt (Ctrl-C, or raised by ``progress``) ends the run with the front
         found so far (``interrupted`` True; the polish runs only after every generation).
 
@@ -1350,6 +1363,16 @@ def placement_nsga(
         raise EdgeboundError(
             f"extremes_time_limit: {extremes_time_limit!r} must be > 0 (seconds per solve)"
         )
+    if extremes_nodes is not None and (
+        isinstance(extremes_nodes, bool)
+        or not isinstance(extremes_nodes, int)
+        or extremes_nodes < 1
+        or not extremes
+    ):
+        raise EdgeboundError(
+            f"extremes_nodes: {extremes_nodes!r} must be a whole number >= 1 (nodes per solve), "
+            "and is given only with extremes=True"
+        )
     if anchors < 0 or (anchors and not extremes):
         raise EdgeboundError(
             f"anchors: {anchors!r} must be >= 0, and > 0 only with extremes=True (the anchors "
@@ -1363,9 +1386,12 @@ def placement_nsga(
     anchor_points: list[list[float]] = []
     anchors_proven: list[bool] = []
     extremes_seconds = anchors_seconds = 0.0
+    timed_out = 0
     if extremes:
         t1 = time.perf_counter()
-        ends, between, anchors_seconds = _exact_seeds(instance, names, extremes_time_limit, anchors)
+        ends, between, anchors_seconds, timed_out = _exact_seeds(
+            instance, names, extremes_time_limit, anchors, extremes_nodes
+        )
         for group, points, flags in (
             (ends, extreme_points, extremes_proven),
             (between, anchor_points, anchors_proven),
@@ -1456,6 +1482,7 @@ def placement_nsga(
             "anchors": anchor_points,
             "anchors_proven": anchors_proven,
             "anchors_seconds": anchors_seconds,
+            "exact_timed_out": timed_out,
             "seconds": time.perf_counter() - t0,
         },
     )
