@@ -17,7 +17,8 @@ as JSON (``pareto_bracket.py`` scores such files against the complete front).
 interrupt does (the front found by then is kept; generations or polish cut short are in its
 stats). ``--extremes`` seeds NSGA-II with the exact extreme points (``placement_nsga(...,
 extremes=True)``, two lexicographic MILP solves; their time is in NSGA-II's);
-``--anchors K`` adds K MILP seeds between them (``anchors=K``).
+``--anchors K`` adds K MILP seeds between them (``anchors=K``), ``--extremes-nodes N``
+limits each of those solves to N branch-and-bound nodes (``extremes_nodes=N``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def main() -> None:
         help="NSGA-II with --extremes: this many MILP seeds between the extremes",
     )
     parser.add_argument(
+        "--extremes-nodes",
+        type=int,
+        default=None,
+        help="NSGA-II with --extremes: HiGHS nodes per MILP seed's solve (repeatable runs)",
+    )
+    parser.add_argument(
         "--stop-after", type=float, default=None, help="NSGA-II: wall-clock seconds at most"
     )
     parser.add_argument("--save", type=Path, default=None, help="directory of NSGA-II fronts")
@@ -109,6 +116,8 @@ def main() -> None:
         parser.error(f"--polish: {args.polish} must be >= 0")
     if args.anchors < 0 or (args.anchors and not args.extremes):
         parser.error(f"--anchors: {args.anchors} must be >= 0 and needs --extremes")
+    if args.extremes_nodes is not None and (args.extremes_nodes < 1 or not args.extremes):
+        parser.error(f"--extremes-nodes: {args.extremes_nodes} must be >= 1 and needs --extremes")
     if args.stop_after is not None and not args.stop_after > 0:
         parser.error(f"--stop-after: {args.stop_after} must be > 0 (seconds)")
     for size in args.size:
@@ -130,6 +139,7 @@ def main() -> None:
                 polish=args.polish,
                 extremes=args.extremes,
                 anchors=args.anchors,
+                extremes_nodes=args.extremes_nodes,
                 progress=stopper(args.stop_after),
             )
             c_nsga = time.process_time() - cpu
