@@ -1142,7 +1142,7 @@ def _exact_seeds(
             if res is not None and res.evaluation is not None:
                 point = [float(res.evaluation.objectives[n]) for n in names]
                 between.append((res.decision, point, res.optimal))
-    return extremes, between, time.perf_counter() - t if between else 0.0, stages.timed_out
+    return extremes, between, time.perf_counter() - t if anchors else 0.0, stages.timed_out
 
 
 def _pymoo_parts(r: _Router) -> dict[str, Any]:
