@@ -1103,6 +1103,17 @@ class _Router:
 _Seed = tuple[dict[str, Any], list[float], bool]  # decision, objective vector, proven
 
 
+def _kept(F: np.ndarray, senses: tuple[str, ...]) -> np.ndarray:
+    """The rows of the front: nondominated within 1e-6 of each objective's largest value
+    (at least 1), so decisions whose objectives differ by the routing LP's tolerances only
+    count as equal (e.g. replicas swapped between two cloud regions of the same power, 1e-7
+    J/req less energy at a higher cost), sorted by the objectives in minimization form."""
+    scale = np.maximum(1.0, np.abs(F).max(axis=0))
+    keep = nondominated(F / scale, senses, tol=1e-6)
+    sign = np.array([1.0 if s == "min" else -1.0 for s in senses])
+    return keep[np.lexsort((F[keep] * sign).T[::-1])]
+
+
 def _exact_seeds(
     instance: Instance,
     names: tuple[str, ...],
@@ -1315,7 +1326,8 @@ def placement_nsga(
     -------
     ParetoFront
         ``method`` is the algorithm, ``exact`` False; decisions in the evaluator's plain form,
-        objective vectors the evaluator's, sorted by the first column. ``stats`` has the
+        objective vectors the evaluator's, sorted by the first column; points dominated
+        within 1e-6 of each objective's largest value are dropped. ``stats`` has the
         seed, generations, ``generations_done``, ``interrupted``, population size,
         evaluations (by pymoo), distinct decisions routed (pymoo's and the local search's),
         ``local_search``, ``levels`` (0 when unused), ``polish``, ``polished``
@@ -1450,8 +1462,7 @@ def placement_nsga(
         )
     senses = tuple(PLACEMENT_OBJECTIVES[n] for n in names)
     AF = np.array([router.cache[a][0] for a in router.archive])
-    keep = nondominated(AF, senses)
-    keep = keep[np.lexsort((AF[keep] * router.sign).T[::-1])]
+    keep = _kept(AF, senses)
     return ParetoFront(
         X=[router.cache[router.archive[i]][2].to_dict() for i in keep],
         F=AF[keep],

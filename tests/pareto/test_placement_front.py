@@ -390,6 +390,23 @@ def test_nsga_extremes_with_a_node_limit_give_the_same_front_again() -> None:
         assert first[key] == again[key]
 
 
+def test_nsga_front_counts_points_apart_by_solver_tolerances_only_as_equal() -> None:
+    from edgebound.pareto.placement_nsga import _kept
+
+    # measured on continuum-3edge-2cloud with the extremes and anchors: a dearer decision
+    # (replicas swapped between the cloud regions) whose energy is lower by the routing
+    # LP's tolerances only
+    F = np.array([[25.44, 1.7823687144200884], [26.0, 1.70], [25.35, 1.7823688301795335]])
+    assert _kept(F, ("min", "min")).tolist() == [2, 1]
+    assert nondominated(F, ("min", "min")).tolist() == [0, 1, 2]  # without the tolerance
+    # the tolerance is each objective's own: 1e-5 J/req for 0.001 USD/h is a trade-off
+    H = np.array([[20.0, 1.00001], [20.001, 1.0]])
+    assert _kept(H, ("min", "min")).tolist() == [0, 1]
+    # a maximized objective: sorted by the objectives in minimization form
+    G = np.array([[3.0, 10.0], [1.0, 5.0], [2.0, 7.0]])
+    assert _kept(G, ("min", "max")).tolist() == [1, 2, 0]
+
+
 def test_router_adopts_an_outside_decision_where_its_routing_lp_does_worse(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
