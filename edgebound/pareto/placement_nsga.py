@@ -147,7 +147,7 @@ from edgebound.evaluate.placement import (
 from edgebound.instances import Instance
 from edgebound.models._placement_core import wait_cut
 from edgebound.models.placement import rate_limits
-from edgebound.pareto.front import ParetoFront, nondominated
+from edgebound.pareto.front import ParetoFront, _to_min, nondominated
 from edgebound.pareto.nsga import _algorithm, _run
 from edgebound.pareto.placement import PLACEMENT_OBJECTIVES, _Stages, check_objectives
 from edgebound.solvers._native import highs_lp, quiet_highs
@@ -1110,8 +1110,7 @@ def _kept(F: np.ndarray, senses: tuple[str, ...]) -> np.ndarray:
     J/req less energy at a higher cost), sorted by the objectives in minimization form."""
     scale = np.maximum(1.0, np.abs(F).max(axis=0))
     keep = nondominated(F / scale, senses, tol=1e-6)
-    sign = np.array([1.0 if s == "min" else -1.0 for s in senses])
-    return keep[np.lexsort((F[keep] * sign).T[::-1])]
+    return keep[np.lexsort(_to_min(F[keep], senses).T[::-1])]
 
 
 def _exact_seeds(
