@@ -1384,10 +1384,15 @@ def placement_nsga(
             f"extremes_nodes: {extremes_nodes!r} must be a whole number >= 1 (nodes per solve), "
             "and is given only with extremes=True"
         )
-    if anchors < 0 or (anchors and not extremes):
+    if (
+        isinstance(anchors, bool)
+        or not isinstance(anchors, int)
+        or anchors < 0
+        or (anchors and not extremes)
+    ):
         raise EdgeboundError(
-            f"anchors: {anchors!r} must be >= 0, and > 0 only with extremes=True (the anchors "
-            "lie between the exact extreme points)"
+            f"anchors: {anchors!r} must be a whole number >= 0, and > 0 only with "
+            "extremes=True (the anchors lie between the exact extreme points)"
         )
     from pymoo.core.population import Population
 
