@@ -129,7 +129,8 @@ def exact_front(
         Seconds per solve; a solve that stops early makes the front inexact.
     mip_gap : float
     tol : float
-        Relative tolerance when holding an objective at a value already reached.
+        Relative tolerance when holding an objective at a value already reached, and when
+        telling points apart (a fraction of each objective's largest value) in the final filter.
     clone : bool
         Work on a copy (default). With False the method's components are added to
         ``model`` itself, so that a ``decode`` bound to its variables reads the solutions.
@@ -276,7 +277,7 @@ def exact_front(
                 break  # no progress possible
             e_inner = nxt
     F = np.array(points).reshape(-1, p) + 0.0  # no negative zeros
-    keep = nondominated(F, senses, tol=tol * max(1.0, float(np.abs(F).max(initial=1.0))))
+    keep = nondominated(F, senses, tol=tol, relative=True)
     exact = runner.all_optimal and p == 2
     return ParetoFront(
         X=[decisions[i] for i in keep],

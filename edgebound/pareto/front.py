@@ -27,15 +27,28 @@ def _to_min(F: np.ndarray, senses: Sequence[str]) -> np.ndarray:
     return np.asarray(F, dtype=float) * sign
 
 
-def nondominated(F: np.ndarray, senses: Sequence[str], tol: float = 1e-9) -> np.ndarray:
+def nondominated(
+    F: np.ndarray, senses: Sequence[str], tol: float = 1e-9, *, relative: bool = False
+) -> np.ndarray:
     """Indices of the rows of ``F`` no other row dominates (first of equal rows kept).
+
+    Values within ``tol`` of each other count as equal. With ``relative``, ``tol`` is a
+    fraction of each objective's largest absolute value (at least 1), so that objectives
+    on different scales (USD/h and J/req, say) are each compared at their own resolution.
 
     Examples
     --------
     >>> nondominated(np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 4.0]]), ["min", "min"]).tolist()
     [0, 1]
+    >>> F = np.array([[100.0, 1.0], [101.0, 0.99999]])
+    >>> nondominated(F, ["min", "min"], tol=1e-6, relative=True).tolist()
+    [0, 1]
+    >>> nondominated(F, ["min", "min"], tol=1e-6 * 101).tolist()  # one scale for both
+    [0]
     """
     g = _to_min(F, senses)
+    if relative and g.size:
+        g = g / np.maximum(1.0, np.abs(g).max(axis=0))
     keep: list[int] = []
     for i in range(len(g)):
         worse_or_equal = np.all(g <= g[i] + tol, axis=1)

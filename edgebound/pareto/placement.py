@@ -13,7 +13,7 @@ is refined by cuts until exact (a raw Pyomo model handed to
    each subproblem is again lexicographic (``min f_1``, then ``min f_2`` with ``f_1`` held),
    so each point is efficient. A bound at or above the ``f_2`` just found would give the
    same point again and is skipped (bypass).
-3. **Filter**: points dominated within a relative ``1e-6`` are dropped.
+3. **Filter**: points dominated within ``1e-6`` of each objective's largest value are dropped.
 
 How ``e`` moves depends on the objectives:
 
@@ -371,7 +371,7 @@ def placement_front(
         [[float(r.evaluation.objectives[n]) for n in names] for r in found if r.evaluation]
     )
     senses = tuple(PLACEMENT_OBJECTIVES[n] for n in names)
-    keep = nondominated(F, senses, tol=1e-6 * max(1.0, float(np.abs(F).max())))
+    keep = nondominated(F, senses, tol=1e-6, relative=True)
     keep = keep[np.lexsort((F[keep, 1] * st.sign[names[1]], F[keep, 0] * st.sign[names[0]]))]
     payoff = [
         [float(r.evaluation.objectives[n]) for n in names] for r in (top, bottom) if r.evaluation

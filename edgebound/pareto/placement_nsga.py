@@ -1108,8 +1108,7 @@ def _kept(F: np.ndarray, senses: tuple[str, ...]) -> np.ndarray:
     (at least 1), so decisions whose objectives differ by the routing LP's tolerances only
     count as equal (e.g. replicas swapped between two cloud regions of the same power, 1e-7
     J/req less energy at a higher cost), sorted by the objectives in minimization form."""
-    scale = np.maximum(1.0, np.abs(F).max(axis=0))
-    keep = nondominated(F / scale, senses, tol=1e-6)
+    keep = nondominated(F, senses, tol=1e-6, relative=True)
     return keep[np.lexsort(_to_min(F[keep], senses).T[::-1])]
 
 
