@@ -11,8 +11,9 @@ Methods: ``milp+start`` is :func:`edgebound.solvers.solve` with the model's gree
 (the default); when it does not reach the gap within the time limit, ``fix-and-optimize``
 (:func:`edgebound.models.placement_decompose.solve`: cluster and GPU-service sub-problems in
 one thread, the model without its far-route rows, a relaxation, for the bound in a second)
-is run as well. Every bound printed is a bound of the whole model; every objective is the
-evaluator's value of the returned decision.
+is run as well, and with ``--service-cuts`` once more with the Lagrangian cuts of
+:mod:`edgebound.models.placement_cuts` added to the relaxation. Every bound printed is a
+bound of the whole model; every objective is the evaluator's value of the returned decision.
 
 Then the reference in the same run: the same model written once to an MPS file and solved
 by highspy directly with the same options. The ratio "Pyomo / direct" is the Pyomo path's
@@ -69,6 +70,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--gap", type=float, default=0.01)
+    parser.add_argument(
+        "--service-cuts",
+        action="store_true",
+        help="also run fix-and-optimize with service cuts (placement_cuts) for its bound",
+    )
     args = parser.parse_args()
     print_facts()
     title = f"placement MILP to a {args.gap:.0%} gap (time limit {args.time_limit:g} s)"
@@ -118,6 +124,23 @@ def main() -> None:
                 built, time_limit=args.time_limit, mip_gap=args.gap, threads=1, lp_bound=lp.bound
             )
             runs.append(("fix-and-optimize", res_fo, time.perf_counter() - t0))
+            if args.service_cuts:
+                t0 = time.perf_counter()
+                res_sc = placement_decompose.solve(
+                    placement.build(inst, weights=w),
+                    time_limit=args.time_limit,
+                    mip_gap=args.gap,
+                    threads=1,
+                    lp_bound=lp.bound,
+                    service_cuts=True,
+                )
+                runs.append(("f-and-o + service cuts", res_sc, time.perf_counter() - t0))
+                st = res_sc.stats
+                console.print(
+                    f"{size}: service cuts {st.get('service_cuts')}, their bound "
+                    f"{f(st.get('service_bound'))} after {f(st.get('service_cuts_s'), '.1f')} s "
+                    f"(converged: {st.get('service_cuts_converged')})"
+                )
         direct_s, _ = _direct(built, args.gap, args.time_limit)
         for k, (method, r, pyomo_s) in enumerate(runs):
             lp_gap = (

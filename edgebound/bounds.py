@@ -208,6 +208,7 @@ def placement(
     period_time_limit: float = 2.0,
     mip_gap: float = 1e-4,
     progress: Callable[[int, int], None] | None = None,
+    service_cuts: bool = False,
 ) -> Bound:
     """A certified bound on the continuum placement problem: one period, or clairvoyant.
 
@@ -265,6 +266,11 @@ def placement(
     mip_gap : float
     progress : callable, optional
         Called as ``progress(done, total)`` after each period of ``decoupled``.
+    service_cuts : bool
+        One period: the relaxation alongside first spends up to half the time on the column
+        generation of :mod:`edgebound.models.placement_cuts` and runs with its Lagrangian
+        cuts (minimized objectives without latency only; on the large ``continuum-random``
+        instance it pays from a time limit of about five minutes on).
 
     Returns
     -------
@@ -287,6 +293,8 @@ def placement(
         sense: Literal["min", "max"] = "max" if model.OBJECTIVES.get(objective) == "max" else "min"
         w = dict(instance.policy.weights if weights is None else weights)
         p95_weighted = objective == "weighted" and w.get("p95_latency", 0.0) > 0
+        if service_cuts and p95_weighted:
+            raise SolverError("service_cuts: not with p95 latency in the weights")
         if not p95_weighted:
             from edgebound.models import placement_decompose
 
@@ -296,14 +304,25 @@ def placement(
                 return _infeasible("placement", objective, sense)
             # the model without its far-route rows, a relaxation HiGHS gets further with on
             # large instances, runs alongside in a thread of its own: the better bound counts
-            side = placement_decompose.relaxation_run(built, time_limit, mip_gap)
+            side = placement_decompose.relaxation_run(
+                built, time_limit, mip_gap, service_cuts=service_cuts
+            )
+            relaxed: float | None = None
+            if side is None and service_cuts:
+                # no far routes: the cuts go into the model itself
+                from edgebound.models.placement_cuts import service_cuts as cut
+
+                cuts = cut(built, time_limit=0.5 * time_limit)
+                cuts.add_to(built)
+                relaxed = cuts.bound
             try:
                 b = _bound(built, sense, time_limit, mip_gap)
             except BaseException:
                 if side is not None:
                     side.cancel()
                 raise
-            relaxed = side.result()[0] if side is not None else None
+            if side is not None:
+                relaxed = side.result()[0]
             if relaxed is None or not math.isfinite(b.value):
                 return b
             if (relaxed > b.value) if sense == "min" else (relaxed < b.value):
@@ -320,6 +339,8 @@ def placement(
         raise SolverError(
             f"objective: {objective!r}; the clairvoyant placement bound is on 'weighted'"
         )
+    if service_cuts:
+        raise SolverError("service_cuts: only for the one-period bound (no demand, no periods)")
     from edgebound.evaluate.placement_schedule import schedule_demand
 
     try:

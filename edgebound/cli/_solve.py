@@ -370,6 +370,14 @@ def _bound(
         float, typer.Option("--time-limit", min=0.001, help="Seconds for each solve.")
     ] = 60.0,
     gap: GapOption = 1e-4,
+    service_cuts: Annotated[
+        bool,
+        typer.Option(
+            "--service-cuts",
+            help="--model placement: Lagrangian cuts from column generation over the services "
+            "(up to half the time limit first).",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Certified bounds: the LP relaxation and the MILP's proven bound.
@@ -384,8 +392,16 @@ def _bound(
     inst = load(instance)
     if model in (_Model.mmv, _Model.placement) and steps is not None:
         raise _ArgumentError(_NO_STEPS)
+    if service_cuts and model is not _Model.placement:
+        raise _ArgumentError(f"--service-cuts: only with --model placement, not {model.value}")
     if model is _Model.placement:
-        b = bounds.placement(inst, objective=objective.value, time_limit=time_limit, mip_gap=gap)
+        b = bounds.placement(
+            inst,
+            objective=objective.value,
+            time_limit=time_limit,
+            mip_gap=gap,
+            service_cuts=service_cuts,
+        )
     elif model is _Model.placement_schedule:
         b = bounds.placement(
             inst,

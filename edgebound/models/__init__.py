@@ -4,7 +4,8 @@
 ``mmv_decomposition`` (column generation for large MMV instances), ``placement`` and
 ``placement_schedule`` (the edge-cloud continuum, one period and clairvoyant),
 ``placement_decompose`` (fix-and-optimize over edge clusters for large placement
-instances).
+instances), ``placement_cuts`` (Dantzig-Wolfe over the services: Lagrangian cuts and a
+bound).
 """
 
 from edgebound.models import (
@@ -12,6 +13,7 @@ from edgebound.models import (
     mmv_decomposition,
     mmv_schedule,
     placement,
+    placement_cuts,
     placement_decompose,
     placement_schedule,
 )
@@ -21,6 +23,7 @@ __all__ = [
     "mmv_decomposition",
     "mmv_schedule",
     "placement",
+    "placement_cuts",
     "placement_decompose",
     "placement_schedule",
 ]

@@ -55,6 +55,14 @@ import numpy as np
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from edgebound.errors import SolverError
+from edgebound.models.placement_cuts import (
+    _MAX_COLUMNS,
+    _check_cuttable,
+    _Outcome,
+    _ServiceDW,
+    add_rows,
+    service_columns,
+)
 from edgebound.solvers.base import BuiltModel
 from edgebound.solvers.highs import _check_time_limit, _configure, _start_vector, _version
 from edgebound.solvers.result import SolveResult, Termination, relative_gap
@@ -124,6 +132,7 @@ def solve(
     lp_bound: float | None = None,
     relaxed_bound: bool = True,
     parallel: bool = True,
+    service_cuts: bool = False,
     verbose: bool = False,
 ) -> SolveResult:
     """Fix-and-optimize over node groups and the GPU services, with a certified bound.
@@ -160,6 +169,12 @@ def solve(
         once they stop improving, the whole model from the incumbent); the work stops early
         when the relaxation's bound certifies the gap. False runs the phases one after the
         other on one core.
+    service_cuts : bool
+        Before the bound's run, up to half the time limit of column generation over the
+        services with a small own MILP (:mod:`edgebound.models.placement_cuts`), whose
+        Lagrangian cuts are added to the model the bound comes from (in the second thread
+        with ``parallel``). Pays when that column generation converges within the time:
+        on the large ``continuum-random`` instance it needs about two minutes.
     verbose : bool
         Print progress.
 
@@ -167,7 +182,9 @@ def solve(
     -------
     SolveResult
         ``bound`` is a bound of the whole model; ``stats`` adds ``start_objective``,
-        ``polished_objective``, ``polish_s`` and ``groups_improved``.
+        ``polished_objective``, ``polish_s`` and ``groups_improved`` (and with
+        ``service_cuts``: ``service_cuts``, the number of cuts, ``service_bound``, their
+        Lagrangian bound, ``service_cuts_s`` and ``service_cuts_converged``).
 
     Raises
     ------
@@ -194,6 +211,8 @@ def solve(
         raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
     if not 0 < polish_share < 1:
         raise SolverError(f"polish_share: {polish_share!r} must be in (0, 1)")
+    if service_cuts:
+        _check_cuttable(built)
     t_begin = time.perf_counter()
     opt = Highs()
     opt.config.solver_options = {}
@@ -222,8 +241,14 @@ def solve(
         # a copy of the model, made before any bound changes, for the second thread
         h2 = highspy.Highs()
         h2.passModel(h.getModel())
-        _configure(h2, mip_gap, threads, False)
-        side = _SideRun(_FarRoutes(built, h2, col_of, row_of))
+        # the relaxation is there for the bound: it does not stop at its own gap (the work
+        # stops when its bound certifies this thread's incumbent, see closes())
+        _configure(h2, min(mip_gap, 1e-4), threads, False)
+        side = _SideRun(
+            _FarRoutes(built, h2, col_of, row_of),
+            service_columns(built, col_of) if service_cuts else None,
+            threads,
+        )
 
     try:
         # the start, completed by HiGHS's check: run with every binary fixed at its value
@@ -242,7 +267,11 @@ def solve(
         polish_until = t0 + polish_share * time_limit
         if side is not None:
             # the relaxation runs on the other core for the whole time; the sub-problems too
-            side.start(incumbent, max(0.5, deadline - time.perf_counter() - _REPAIR_S))
+            side.start(
+                incumbent,
+                max(0.5, deadline - time.perf_counter() - _REPAIR_S),
+                0.5 * time_limit if service_cuts else 0.0,
+            )
             polish_until = deadline - _REPAIR_S
         improved = 0
         rounds = 0
@@ -278,6 +307,19 @@ def solve(
         polished = best
         polish_s = time.perf_counter() - t0
         h.changeColsBounds(len(bin_cols), bin_cols, lower[bin_cols], upper[bin_cols])
+        cut_out: _Outcome | None = None
+        cut_s = 0.0
+        cuts_in_h = False
+        if service_cuts and side is None:
+            t_cut = time.perf_counter()
+            left = deadline - t_cut - (_REPAIR_S if use_relaxation else 0.0)
+            dw = _ServiceDW(
+                h.getLp(), service_columns(built, col_of), _MAX_COLUMNS, highs_threads=threads
+            )
+            cut_out = dw.run(incumbent, t_cut + 0.5 * max(0.0, left), 1, None)
+            add_rows(h, cut_out.rows)
+            cuts_in_h = True
+            cut_s = time.perf_counter() - t_cut
         far = _FarRoutes(built, h, col_of, row_of) if use_relaxation else None
         bound: float | None = None
         if far is None or (
@@ -285,6 +327,9 @@ def solve(
             and time.perf_counter() < deadline - _REPAIR_S - 1
             and not side.closes(best, mip_gap)
         ):
+            if side is not None and side.cuts is not None and not cuts_in_h:
+                add_rows(h, side.cuts.rows)  # the service cuts, when ready, here too
+                cuts_in_h = True
             # the whole model from the incumbent: its bound is the full model's (and with the
             # relaxation in the other thread, the sub-problems having stopped improving, the
             # rest of this thread's time goes to it)
@@ -293,15 +338,17 @@ def solve(
                 "time_limit",
                 float(max(0.5, deadline - time.perf_counter() - (_REPAIR_S if side else 0.0))),
             )
-            h.run()
+            ran = h.run() != highspy.HighsStatus.kError
             sol, obj = _read(h)
             if sol is not None and sense * (best - obj) > 0:
                 incumbent, best = sol, obj
             info = h.getInfo()
-            bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+            if ran and math.isfinite(info.mip_dual_bound):
+                bound = float(info.mip_dual_bound)
         if far is not None:
             if side is not None:
                 side_bound, sol, obj = side.result()
+                cut_out, cut_s = side.cuts, side.cuts_s
             else:
                 side_bound, sol, obj = far.relaxed_run(
                     incumbent, max(0.5, deadline - time.perf_counter() - _REPAIR_S)
@@ -320,6 +367,16 @@ def solve(
         raise
     if lp_bound is not None and (bound is None or sense * (lp_bound - bound) > 0):
         bound = lp_bound
+    cut_stats: dict[str, Any] = {}
+    if cut_out is not None:
+        if cut_out.bound is not None and (bound is None or sense * (cut_out.bound - bound) > 0):
+            bound = cut_out.bound
+        cut_stats = {
+            "service_cuts": len(cut_out.rows),
+            "service_bound": cut_out.bound,
+            "service_cuts_s": cut_s,
+            "service_cuts_converged": cut_out.converged,
+        }
     solve_s = time.perf_counter() - t0
     # the decision: the incumbent loaded into the Pyomo model, decoded and refereed
     for v in built.pyomo.component_data_objects(ctype=_var_type()):
@@ -382,6 +439,7 @@ def solve(
             "polish_s": polish_s,
             "handover_s": handover_s,
             "groups_improved": improved,
+            **cut_stats,
         },
         notes=tuple(notes),
     )
@@ -391,7 +449,12 @@ _REPAIR_S = 2.0  # seconds kept for routing the relaxation's decision in the who
 
 
 def relaxation_run(
-    built: BuiltModel, time_limit: float, mip_gap: float, threads: int | None = None
+    built: BuiltModel,
+    time_limit: float,
+    mip_gap: float,
+    threads: int | None = None,
+    *,
+    service_cuts: bool = False,
 ) -> _SideRun | None:
     """Start HiGHS on the one-period model without its far-route rows, in a thread of its own.
 
@@ -409,6 +472,11 @@ def relaxation_run(
         Relative gap at which it stops.
     threads : int, optional
         HiGHS threads.
+    service_cuts : bool
+        First, for up to half the time, the column generation of
+        :mod:`edgebound.models.placement_cuts` (from the model's MIP start; without one it
+        is skipped); its Lagrangian cuts are added to the relaxation, and its bound counts
+        when it is the better one.
 
     Returns
     -------
@@ -439,6 +507,8 @@ def relaxation_run(
     m = built.pyomo
     if len(getattr(m, "slo_far", ())) == 0:
         return None
+    if service_cuts:
+        _check_cuttable(built)
     opt = Highs()
     opt.config.solver_options = {}
     start = _start_vector(opt, built)
@@ -446,25 +516,57 @@ def relaxation_run(
         opt.set_instance(m)
     h: highspy.Highs = opt._solver_model
     _configure(h, mip_gap, threads, False)
+    col_of = opt._pyomo_var_to_solver_var_map
     side = _SideRun(
-        _FarRoutes(built, h, opt._pyomo_var_to_solver_var_map, opt._pyomo_con_to_solver_con_map)
+        _FarRoutes(built, h, col_of, opt._pyomo_con_to_solver_con_map),
+        service_columns(built, col_of) if service_cuts else None,
+        threads,
     )
-    side.start(None if start is None else np.nan_to_num(start, nan=0.0), time_limit)
+    side.start(
+        None if start is None else np.nan_to_num(start, nan=0.0),
+        time_limit,
+        0.5 * time_limit if service_cuts else 0.0,
+    )
     return side
 
 
 class _SideRun:
     """The relaxation run in a thread of its own (see ``parallel``)."""
 
-    def __init__(self, far: _FarRoutes) -> None:
+    def __init__(
+        self,
+        far: _FarRoutes,
+        owner: dict[int, int] | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.far = far
+        self.threads = threads  # HiGHS threads of the column generation's solves too
         far.h.HandleUserInterrupt = True  # so that cancel() can stop a run
         self.out: tuple[float | None, np.ndarray | None, float] = (None, None, math.nan)
         self.thread: threading.Thread | None = None
+        self.owner = owner  # with service cuts: column -> service
+        self.cuts: _Outcome | None = None
+        self.cuts_s = 0.0
+        self.stopped = False
 
-    def start(self, incumbent: np.ndarray | None, seconds: float) -> None:
+    def start(self, incumbent: np.ndarray | None, seconds: float, cut_seconds: float = 0.0) -> None:
         def work() -> None:
-            self.out = self.far.relaxed_run(incumbent, seconds)
+            left = seconds
+            if self.owner is not None and incumbent is not None and cut_seconds > 0:
+                # service cuts first (their column generation), then the relaxation with them
+                t = time.perf_counter()
+                dw = _ServiceDW(
+                    self.far.h.getLp(), self.owner, _MAX_COLUMNS, highs_threads=self.threads
+                )
+                self.cuts = dw.run(incumbent, t + cut_seconds, 1, None, lambda: self.stopped)
+                add_rows(self.far.h, self.cuts.rows)
+                self.cuts_s = time.perf_counter() - t
+                left = seconds - self.cuts_s
+            if not self.stopped:
+                self.out = self.far.relaxed_run(incumbent, max(0.5, left))
+                own = self.cuts.bound if self.cuts is not None else None
+                if own is not None and (self.out[0] is None or own > self.out[0]):
+                    self.out = (own, self.out[1], self.out[2])
 
         self.thread = threading.Thread(target=work, daemon=True)
         self.thread.start()
@@ -484,6 +586,7 @@ class _SideRun:
     def cancel(self) -> None:
         """Stop the run and wait for its thread (a HiGHS run left going in a thread when
         the caller fails would outlive it, and abort the interpreter at exit)."""
+        self.stopped = True
         self.far.h.cancelSolve()
         self.result()
 
@@ -528,7 +631,8 @@ class _FarRoutes:
             start[self.y_cols] = 0.0
             h.setSolution(_solution(start))
         h.setOptionValue("time_limit", float(seconds))
-        h.run()
+        if h.run() == highspy.HighsStatus.kError:
+            return None, None, math.nan  # e.g. a thread pool of another size: no bound
         info = h.getInfo()
         bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
         sol, obj = _read(h)

@@ -1,0 +1,174 @@
+"""Service cuts: Dantzig-Wolfe over the services of the placement MILP, Lagrangian cuts.
+
+Every bound is checked against brute force or the whole model's proven optimum; every cut
+against the optima it must not cut off.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyomo.environ as pyo
+import pytest
+from test_placement import WEIGHTS, brute_force, tiny
+
+from edgebound.errors import SolverError
+from edgebound.instances.generators import generate
+from edgebound.models import placement, placement_decompose
+from edgebound.models.placement_cuts import service_cuts
+from edgebound.solvers import lp_relaxation, solve
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
+def test_bound_and_cuts_against_brute_force(seed: int) -> None:
+    inst = tiny(seed)
+    want = brute_force(inst, "weighted", serve_all=True)
+    try:
+        built = placement.build(inst)
+    except SolverError:
+        return
+    if math.isinf(want) or built.start is None or built.start() is None:
+        return
+    cuts = service_cuts(built, time_limit=20)
+    assert cuts.converged
+    assert cuts.bound is not None and cuts.bound <= want + 1e-6 * max(1.0, abs(want))
+    assert cuts.add_to(built) == len(cuts.rows)
+    # the cuts keep the optimum: the model with them still finds the brute-force optimum
+    res = solve(built, mip_gap=1e-9)
+    assert res.optimal
+    assert res.objective == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_medium_bound_closes_the_lp_gap() -> None:
+    # on continuum-random medium the priced services are all of them: the Dantzig-Wolfe
+    # bound reaches the optimum (40.6176) from the LP bound 39.06
+    inst = generate("continuum-random", "medium", seed=0)
+    exact = solve(placement.build(inst, weights=WEIGHTS), mip_gap=1e-7)
+    assert exact.optimal
+    built = placement.build(inst, weights=WEIGHTS)
+    lp = lp_relaxation(built).bound
+    cuts = service_cuts(built, time_limit=120, max_columns=1000)
+    assert cuts.converged and len(cuts.services) == 8
+    assert cuts.bound <= exact.objective + 1e-6
+    assert cuts.bound >= exact.objective - 1e-4 * abs(exact.objective)
+    assert cuts.bound >= lp + 1.0
+    assert cuts.master == pytest.approx(cuts.bound, rel=1e-6)
+    # the cuts lift the LP relaxation to the bound (less their tolerance margins), and keep
+    # the optimum of the weighted objective and of other objectives over the same decisions
+    cuts.add_to(built)
+    assert lp_relaxation(built).bound >= cuts.bound - 1e-3
+    with_cuts = solve(built, mip_gap=1e-7)
+    assert with_cuts.objective == pytest.approx(exact.objective, rel=1e-6)
+    for objective in ("cost", "power"):
+        plain = solve(placement.build(inst, objective, serve_all=True), mip_gap=1e-7)
+        other = placement.build(inst, objective, serve_all=True)
+        cuts_other = service_cuts(placement.build(inst, weights=WEIGHTS), time_limit=60)
+        # cuts of the weighted model are rows over the same variables: add them by name
+        m = other.pyomo
+        m.service_cut = pyo.ConstraintList()
+        for cols, coef, rhs in cuts_other.rows:
+            expr = sum(
+                float(a) * m.find_component(cuts_other.columns[j].name)
+                for j, a in zip(cols, coef, strict=True)
+            )
+            m.service_cut.add(expr >= rhs)
+        res = solve(other, mip_gap=1e-7)
+        assert res.objective == pytest.approx(plain.objective, rel=1e-6, abs=1e-9), objective
+
+
+def test_same_instance_same_cuts() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    a = service_cuts(placement.build(inst, weights=WEIGHTS), time_limit=30)
+    b = service_cuts(placement.build(inst, weights=WEIGHTS), time_limit=30)
+    assert a.converged and b.converged
+    assert a.bound == b.bound and a.iterations == b.iterations
+    assert [r[2] for r in a.rows] == [r[2] for r in b.rows]
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_fix_and_optimize_with_service_cuts(parallel: bool) -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    exact = solve(placement.build(inst, weights=WEIGHTS), mip_gap=1e-7)
+    built = placement.build(inst, weights=WEIGHTS)
+    res = placement_decompose.solve(
+        built, time_limit=20, mip_gap=1e-4, parallel=parallel, service_cuts=True
+    )
+    assert res.evaluation.feasible
+    assert res.bound <= exact.objective + 1e-6
+    assert res.objective >= exact.objective - 1e-6
+    assert res.optimal
+    assert res.stats["service_cuts"] >= 1 and res.stats["service_cuts_converged"]
+    assert res.stats["service_bound"] <= exact.objective + 1e-6
+
+
+def test_bad_parameters_are_refused() -> None:
+    inst = generate("continuum-random", "small", seed=0)
+    built = placement.build(inst, weights=WEIGHTS)
+    for bad in (0, 2.5, True):
+        with pytest.raises(SolverError, match=rf"max_columns: {bad!r} must be a whole number"):
+            service_cuts(built, max_columns=bad)  # type: ignore[arg-type]
+    with pytest.raises(SolverError, match="threads: 0 must be a whole number"):
+        service_cuts(built, threads=0)
+    with pytest.raises(SolverError, match="time_limit"):
+        service_cuts(built, time_limit=-1)
+    with pytest.raises(SolverError, match="latency"):
+        service_cuts(placement.build(inst, "latency"))
+    with pytest.raises(SolverError, match="start"):
+        service_cuts(placement.build(inst, weights=WEIGHTS, start=None))
+
+
+@pytest.mark.parametrize("size", ["small", "medium"])
+def test_one_period_bound_with_service_cuts(size: str) -> None:
+    from edgebound import bounds
+
+    inst = generate("continuum-random", size, seed=0)
+    exact = solve(placement.build(inst, weights=WEIGHTS), mip_gap=1e-7)
+    b = bounds.placement(inst, weights=WEIGHTS, time_limit=30, service_cuts=True)
+    assert b.value <= exact.objective + 1e-6
+    assert b.lp is not None and b.lp <= b.value + 1e-9
+    assert b.gap is not None and b.gap <= 1e-3
+
+
+def test_service_cuts_are_refused_where_they_do_not_apply() -> None:
+    from edgebound import bounds
+
+    inst = generate("continuum-random", "small", seed=0)
+    with pytest.raises(SolverError, match="service_cuts: only for the one-period bound"):
+        bounds.placement(inst, periods=2, service_cuts=True)
+    with pytest.raises(SolverError, match="objective 'throughput' is maximized"):
+        bounds.placement(inst, objective="throughput", service_cuts=True)
+    with pytest.raises(SolverError, match="latency"):
+        bounds.placement(inst, objective="latency", service_cuts=True)
+
+
+def test_cli_bound_with_service_cuts() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from edgebound.cli import EXIT_INVALID, app
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(app, list(args))
+        assert "Traceback" not in result.output
+        return result
+
+    result = run(
+        "bound",
+        "continuum-3edge-2cloud",
+        "--model",
+        "placement",
+        "--objective",
+        "cost",
+        "--time-limit",
+        "20",
+        "--service-cuts",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["lp_bound"] <= doc["bound"] + 1e-9 <= float(doc["incumbent"]) + 2e-9
+    result = run("bound", "gentzen-star4", "--service-cuts")
+    assert result.exit_code == EXIT_INVALID
+    assert "--service-cuts: only with --model placement" in result.stderr
