@@ -42,6 +42,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from edgebound.errors import SolverError
 from edgebound.evaluate.placement import _data
+from edgebound.solvers._native import highs_lp
 from edgebound.solvers.base import BuiltModel
 from edgebound.solvers.highs import _check_time_limit, _start_vector
 
@@ -294,18 +295,9 @@ class _ServiceDW:
             cols = np.flatnonzero(grp == s)
             rows = np.flatnonzero(row_grp == s)
             block = ar[rows][:, cols].tocsc()
-            sub = highspy.HighsLp()
-            sub.num_col_ = len(cols)
-            sub.num_row_ = len(rows)
-            sub.col_cost_ = self.c[cols]
-            sub.col_lower_ = self.cl[cols]
-            sub.col_upper_ = self.cu[cols]
-            sub.row_lower_ = self.rl[rows]
-            sub.row_upper_ = self.ru[rows]
-            sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            sub.a_matrix_.start_ = block.indptr
-            sub.a_matrix_.index_ = block.indices
-            sub.a_matrix_.value_ = block.data
+            sub = highs_lp(
+                self.c[cols], self.cl[cols], self.cu[cols], self.rl[rows], self.ru[rows], block
+            )
             sub.integrality_ = [highspy.HighsVarType(int(integ[j])) for j in cols]
             hs = highspy.Highs()
             hs.setOptionValue("output_flag", False)

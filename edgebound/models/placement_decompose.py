@@ -60,6 +60,7 @@ from edgebound.models.placement_cuts import (
     _check_cuttable,
     _Outcome,
     _ServiceDW,
+    _var_type,
     add_rows,
     service_columns,
 )
@@ -651,12 +652,6 @@ class _FarRoutes:
         h.setOptionValue("time_limit", float(seconds))
         h.run()
         return _read(h)
-
-
-def _var_type() -> Any:
-    import pyomo.environ as pyo
-
-    return pyo.Var
 
 
 def _solution(values: np.ndarray) -> highspy.HighsSolution:
