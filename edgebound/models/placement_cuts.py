@@ -83,6 +83,20 @@ class ServiceCuts:
     history : list of (float, float, float)
         Per iteration: seconds since the start, master value, Lagrangian bound at its duals
         (``-inf`` when a pricing problem proved no bound).
+
+    Examples
+    --------
+    >>> from edgebound.instances.generators import generate
+    >>> from edgebound.models import placement
+    >>> from edgebound.solvers import lp_relaxation
+    >>> w = {"energy": 20.0, "cost": 1.0, "dropped": 1000.0, "migrations": 0.5}
+    >>> built = placement.build(generate("continuum-random", "small", seed=0), weights=w)
+    >>> before = lp_relaxation(built).bound
+    >>> cuts = service_cuts(built, time_limit=30)
+    >>> cuts.add_to(built) == len(cuts.rows)
+    True
+    >>> lp_relaxation(built).bound > before
+    True
     """
 
     rows: list[tuple[np.ndarray, np.ndarray, float]]
