@@ -181,3 +181,51 @@ def test_placement_schedule_bound_and_solve() -> None:
     result = run("bound", "continuum-3edge-2cloud", "--model", "placement", "--steps", "2")
     assert result.exit_code == EXIT_INVALID
     assert "--steps" in result.stderr
+
+
+def test_placement_fix_and_optimize_from_the_command_line() -> None:
+    weights = "energy=20,cost=1,dropped=1000,migrations=0.5"
+    args = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
+    doc = json.loads(
+        run(
+            *args,
+            "decomposition",
+            "--weights",
+            weights,
+            "--time-limit",
+            "20",
+            "--gap",
+            "0.01",
+            "--json",
+        ).stdout
+    )
+    assert doc["feasible"] is True
+    assert doc["objectives"]["weighted"] == pytest.approx(doc["objective"], rel=1e-6)
+    assert doc["bound"] <= doc["objective"] + 1e-9
+    assert any("fix-and-optimize" in note for note in doc["notes"])
+    cut = json.loads(
+        run(
+            *args,
+            "decomposition",
+            "--service-cuts",
+            "--weights",
+            weights,
+            "--time-limit",
+            "20",
+            "--gap",
+            "0.01",
+            "--json",
+        ).stdout
+    )
+    assert cut["stats"]["service_cuts"] > 0
+    assert cut["bound"] <= doc["objective"] + 1e-6 and doc["bound"] <= cut["objective"] + 1e-6
+    # the instance's own weights include mean latency, which fix-and-optimize does not take
+    result = run(*args, "decomposition")
+    assert result.exit_code == EXIT_INVALID
+    assert "--weights" in result.stderr and "latency" in result.stderr
+    result = run("solve", "gentzen-star4", "--model", "mmv-schedule", "--method", "decomposition")
+    assert result.exit_code == EXIT_INVALID
+    assert "mmv-schedule" in result.stderr
+    result = run("solve", "continuum-3edge-2cloud", "--model", "placement", "--service-cuts")
+    assert result.exit_code == EXIT_INVALID
+    assert "--method milp" in result.stderr

@@ -245,7 +245,9 @@ def _solve(
         _Method,
         typer.Option(
             "--method",
-            help="milp: the Pyomo model; decomposition: column generation (large mmv).",
+            help="milp: the Pyomo model; decomposition: column generation (large mmv) or "
+            "fix-and-optimize with a certified bound (large placement); 60 s unless "
+            "--time-limit.",
         ),
     ] = _Method.milp,
     time_limit: TimeOption = None,
@@ -258,6 +260,14 @@ def _solve(
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Show what binds and the capacities' dual prices.")
+    ] = False,
+    service_cuts: Annotated[
+        bool,
+        typer.Option(
+            "--service-cuts",
+            help="--model placement --method decomposition: Lagrangian cuts from column "
+            "generation over the services for the bound (pays from minutes on).",
+        ),
     ] = False,
     output: OutOption = None,
     json_out: JsonOption = False,
@@ -275,14 +285,38 @@ def _solve(
     w = _pairs(weights, "--weights") or None
     cons = _pairs(constraint, "--constraint")
     built = None
+    if service_cuts and (method is not _Method.decomposition or model is not _Model.placement):
+        raise _ArgumentError(
+            "--service-cuts: only with --model placement --method decomposition, not "
+            f"--model {model.value} --method {method.value}"
+        )
     try:
-        if method is _Method.decomposition:
+        if method is _Method.decomposition and model is _Model.placement:
+            from edgebound.models import placement_decompose
+
+            built = _build(inst, model, objective.value, w, cons, steps)
+            if built.refine is not None:
+                raise _ArgumentError(
+                    "--method decomposition: fix-and-optimize takes no mean latency; give "
+                    "--weights without latency (e.g. energy=20,cost=1,dropped=1000,"
+                    "migrations=0.5) or another --objective"
+                )
+            res = placement_decompose.solve(
+                built,
+                time_limit=time_limit or 60.0,
+                mip_gap=gap,
+                threads=threads,
+                service_cuts=service_cuts,
+            )
+        elif method is _Method.decomposition:
             from edgebound.models.mmv_decomposition import solve_decomposed
 
             if model is not _Model.mmv or cons or explain:
                 raise _ArgumentError(
-                    "--method decomposition: only for --model mmv, without --constraint "
-                    "or --explain"
+                    "--method decomposition: only for --model mmv (without --constraint or "
+                    f"--explain) and --model placement, not {model.value}"
+                    if model is not _Model.mmv
+                    else "--method decomposition: with --model mmv, no --constraint or --explain"
                 )
             res = solve_decomposed(
                 inst, objective.value, weights=w, time_limit=time_limit or 60.0, mip_gap=gap
