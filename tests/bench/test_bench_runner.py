@@ -197,3 +197,20 @@ def test_mpc_closed_loop_is_seeded() -> None:
     assert mpc == _run("mpc", params, seed=0, inst=inst)
     assert mpc["controller"] == "mpc-seasonal"
     _no_timings(mpc)
+
+
+def test_solve_by_decomposition() -> None:
+    weights = {"energy": 20.0, "cost": 1.0, "dropped": 1000.0, "migrations": 0.5}
+    params = {"method": "decomposition", "objective": "weighted", "weights": weights}
+    rec = _run(
+        "solve", params | {"time_limit": 20.0, "mip_gap": 0.01}, None, "continuum-3edge-2cloud"
+    )
+    assert rec["feasible"] is True and rec["bound"] <= rec["objective"] + 1e-9
+    assert rec["objectives"]["weighted"] == pytest.approx(rec["objective"], rel=1e-6)
+    assert any("fix-and-optimize" in note for note in rec["notes"])
+    _no_timings(rec)
+    assert not [k for k in rec["stats"] if k.endswith("_s")]
+    rec = _run("solve", {"method": "decomposition", "mip_gap": 0.01}, None)
+    assert rec["model"] == "mmv" and rec["bound"] <= rec["objective"] + 1e-9
+    with pytest.raises(EdgeboundError, match="mmv-schedule"):
+        _run("solve", {"method": "decomposition", "model": "mmv-schedule"}, None)
