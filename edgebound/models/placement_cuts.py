@@ -215,7 +215,10 @@ def _check_cuttable(built: BuiltModel) -> None:
     import pyomo.environ as pyo
 
     if built.refine is not None:
-        raise SolverError("service cuts: models with latency cuts are not supported")
+        raise SolverError(
+            "service cuts: mean latency (a latency weight, objective or constraint) is not "
+            "supported; build the model with weights or an objective without latency"
+        )
     objs = list(built.pyomo.component_data_objects(pyo.Objective, active=True))
     if len(objs) != 1 or objs[0].sense != pyo.minimize:
         raise SolverError(

@@ -205,7 +205,10 @@ def solve(
     True
     """
     if built.refine is not None:
-        raise SolverError("fix-and-optimize: models with latency cuts are not supported")
+        raise SolverError(
+            "fix-and-optimize: mean latency (a latency weight, objective or constraint) is not "
+            "supported; build the model with weights or an objective without latency"
+        )
     if built.start is None:
         raise SolverError("fix-and-optimize needs the model's MIP start (start='greedy')")
     if not (time_limit > 0 and math.isfinite(time_limit)):
