@@ -270,8 +270,8 @@ def placement(
         One period: the relaxation alongside first spends up to half the time on the column
         generation of :mod:`edgebound.models.placement_cuts` and runs with its Lagrangian
         cuts (minimized objectives without latency only; on the large ``continuum-random``
-        instance the column generation needs two to three minutes before its cuts are
-        strong, and it gets half the time limit).
+        instance the column generation, with one pricing thread here, needs about 100 s
+        before its cuts are strong, and it gets half the time limit).
 
     Returns
     -------

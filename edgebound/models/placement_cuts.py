@@ -77,8 +77,9 @@ class ServiceCuts:
         The services priced.
     iterations : int
     converged : bool
-        No priced service had a column of negative reduced cost at the last duals (or the
-        master's value met the bound within 1e-5).
+        No priced service had a column of negative reduced cost at the last duals, every
+        pricing problem solved to optimality (or the master's value met the bound within
+        1e-5).
     seconds : float
     history : list of (float, float, float)
         Per iteration: seconds since the start, master value, Lagrangian bound at its duals
@@ -390,15 +391,21 @@ class _ServiceDW:
                     dual = np.asarray(master.getSolution().row_dual, dtype=float)
                     y, mu = dual[:nm], dual[nm:]
 
-                    def price(
-                        s: int, y: np.ndarray = y
-                    ) -> tuple[np.ndarray, float, np.ndarray, float]:
+                    def price(s: int, y: np.ndarray = y) -> _Priced:
                         cols, hs, a_s = self.sub[s]
                         red = self.c[cols] - a_s.T @ y
                         hs.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), red)
                         left = min(_PRICE_S, deadline - time.perf_counter())
                         hs.setOptionValue("time_limit", float(max(0.1, left)))
-                        ran = hs.run() != highspy.HighsStatus.kError
+                        # every improving solution of the search is a column too: fewer
+                        # iterations (on large, 11 instead of 15)
+                        found_on_the_way: list[np.ndarray] = []
+                        hs.setCallback(_keep_improving, found_on_the_way)
+                        hs.startCallback(_IMPROVING)
+                        try:
+                            ran = hs.run() != highspy.HighsStatus.kError
+                        finally:
+                            hs.stopCallback(_IMPROVING)
                         status = hs.getModelStatus()
                         info = hs.getInfo()
                         # a proven bound only from a run that ended well or at its time limit
@@ -407,7 +414,8 @@ class _ServiceDW:
                         found = ran and info.primal_solution_status == 2  # a feasible solution
                         zo = float(info.objective_function_value) if found else math.inf
                         xs = np.asarray(hs.getSolution().col_value, dtype=float)
-                        return red, zb, xs, zo
+                        optimal = ran and status == highspy.HighsModelStatus.kOptimal
+                        return _Priced(red, zb, xs, zo, optimal, found_on_the_way)
 
                     priced = list(pool.map(price, self.priced))
                     it += 1
@@ -416,8 +424,9 @@ class _ServiceDW:
                     # service's convexity dual replaced by that service's proven pricing bound
                     lag: float | None = mval
                     added = 0
-                    for s, (red, zb, xs, zo) in zip(self.priced, priced, strict=True):
+                    for s, pr in zip(self.priced, priced, strict=True):
                         cols = self.sub[s][0]
+                        red, zb, zo = pr.red, pr.bound, pr.objective
                         if not math.isfinite(zb) or lag is None:
                             lag = None
                         else:
@@ -425,9 +434,17 @@ class _ServiceDW:
                             rows.append(
                                 (cols.astype(np.int32), red, zb - self._margin(red, cols, zb))
                             )
-                        if math.isfinite(zo) and zo - mu[slot[s]] < -1e-7 * max(1.0, abs(zo)):
-                            add_column(s, xs)
+                        tol = 1e-7 * max(1.0, abs(zo)) if math.isfinite(zo) else 0.0
+                        if math.isfinite(zo) and zo - mu[slot[s]] < -tol:
+                            add_column(s, pr.values)
                             added += 1
+                            for xp in pr.on_the_way:
+                                if (
+                                    xp.size == cols.size
+                                    and float(red @ xp) - mu[slot[s]] < -tol
+                                    and np.max(np.abs(xp - pr.values)) > 1e-6
+                                ):
+                                    add_column(s, xp)
                     if lag is not None and (best is None or lag > best):
                         best, best_rows = lag, rows
                     elapsed = time.perf_counter() - t_start
@@ -435,7 +452,9 @@ class _ServiceDW:
                     if progress is not None:
                         progress(it, mval, best)
                     if added == 0:
-                        converged = True
+                        # no new column: converged when every pricing problem was solved
+                        # (one that stopped at its time limit may hide one)
+                        converged = all(pr.optimal for pr in priced)
                         break
                     if best is not None and mval - best <= 1e-5 * max(1.0, abs(best)):
                         converged = True
@@ -451,6 +470,28 @@ class _ServiceDW:
         hi = np.maximum(np.abs(self.cl[cols]), np.abs(self.cu[cols]))
         hi = np.where(np.isfinite(hi), np.maximum(hi, 1.0), 1.0)
         return 1e-6 * max(1.0, abs(zb)) + 1e-7 * float(np.sum(np.abs(red) * hi))
+
+
+@dataclass
+class _Priced:
+    """One pricing run: reduced costs, proven bound, best solution and its value, whether
+    it was solved to optimality, and the improving solutions found on the way."""
+
+    red: np.ndarray
+    bound: float
+    values: np.ndarray
+    objective: float
+    optimal: bool
+    on_the_way: list[np.ndarray]
+
+
+_IMPROVING = highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution
+
+
+def _keep_improving(kind: Any, _message: str, out: Any, _in: Any, found: Any) -> None:
+    """HiGHS callback: keep each improving solution of a pricing run (original columns)."""
+    if kind == _IMPROVING and out.mip_solution is not None:
+        found.append(np.array(out.mip_solution, dtype=float))
 
 
 def add_rows(h: highspy.Highs, rows: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> None:
