@@ -186,37 +186,13 @@ def test_placement_schedule_bound_and_solve() -> None:
 def test_placement_fix_and_optimize_from_the_command_line() -> None:
     weights = "energy=20,cost=1,dropped=1000,migrations=0.5"
     args = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
-    doc = json.loads(
-        run(
-            *args,
-            "decomposition",
-            "--weights",
-            weights,
-            "--time-limit",
-            "20",
-            "--gap",
-            "0.01",
-            "--json",
-        ).stdout
-    )
+    limits = ("--weights", weights, "--time-limit", "20", "--gap", "0.01", "--json")
+    doc = json.loads(run(*args, "decomposition", *limits).stdout)
     assert doc["feasible"] is True
     assert doc["objectives"]["weighted"] == pytest.approx(doc["objective"], rel=1e-6)
     assert doc["bound"] <= doc["objective"] + 1e-9
     assert any("fix-and-optimize" in note for note in doc["notes"])
-    cut = json.loads(
-        run(
-            *args,
-            "decomposition",
-            "--service-cuts",
-            "--weights",
-            weights,
-            "--time-limit",
-            "20",
-            "--gap",
-            "0.01",
-            "--json",
-        ).stdout
-    )
+    cut = json.loads(run(*args, "decomposition", "--service-cuts", *limits).stdout)
     assert cut["stats"]["service_cuts"] > 0
     assert cut["bound"] <= doc["objective"] + 1e-6 and doc["bound"] <= cut["objective"] + 1e-6
     # the instance's own weights include mean latency, which fix-and-optimize does not take
