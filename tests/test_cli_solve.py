@@ -205,3 +205,24 @@ def test_placement_fix_and_optimize_from_the_command_line() -> None:
     result = run("solve", "continuum-3edge-2cloud", "--model", "placement", "--service-cuts")
     assert result.exit_code == EXIT_INVALID
     assert "--method milp" in result.stderr
+
+
+def test_placement_bound_with_service_cuts() -> None:
+    result = run(
+        "bound",
+        "continuum-3edge-2cloud",
+        "--model",
+        "placement",
+        "--objective",
+        "cost",
+        "--time-limit",
+        "20",
+        "--service-cuts",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["lp_bound"] <= doc["bound"] + 1e-9 <= float(doc["incumbent"]) + 2e-9
+    result = run("bound", "gentzen-star4", "--service-cuts")
+    assert result.exit_code == EXIT_INVALID
+    assert "--service-cuts: only with --model placement" in result.stderr

@@ -7,7 +7,6 @@ against the optima it must not cut off.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pyomo.environ as pyo
 import pytest
@@ -140,35 +139,3 @@ def test_service_cuts_are_refused_where_they_do_not_apply() -> None:
         bounds.placement(inst, objective="throughput", service_cuts=True)
     with pytest.raises(SolverError, match="latency"):
         bounds.placement(inst, objective="latency", service_cuts=True)
-
-
-def test_cli_bound_with_service_cuts() -> None:
-    import json
-
-    from typer.testing import CliRunner
-
-    from edgebound.cli import EXIT_INVALID, app
-
-    def run(*args: str) -> Any:
-        result = CliRunner().invoke(app, list(args))
-        assert "Traceback" not in result.output
-        return result
-
-    result = run(
-        "bound",
-        "continuum-3edge-2cloud",
-        "--model",
-        "placement",
-        "--objective",
-        "cost",
-        "--time-limit",
-        "20",
-        "--service-cuts",
-        "--json",
-    )
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert doc["lp_bound"] <= doc["bound"] + 1e-9 <= float(doc["incumbent"]) + 2e-9
-    result = run("bound", "gentzen-star4", "--service-cuts")
-    assert result.exit_code == EXIT_INVALID
-    assert "--service-cuts: only with --model placement" in result.stderr
