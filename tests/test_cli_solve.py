@@ -207,6 +207,26 @@ def test_placement_fix_and_optimize_from_the_command_line() -> None:
     assert "--method milp" in result.stderr
 
 
+def test_placement_price_and_branch_from_the_command_line() -> None:
+    weights = "energy=20,cost=1,dropped=1000,migrations=0.5"
+    args = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
+    limits = ("--weights", weights, "--time-limit", "30", "--gap", "0.01", "--json")
+    doc = json.loads(run(*args, "price-and-branch", *limits).stdout)
+    milp = json.loads(run(*args, "milp", *limits).stdout)
+    assert doc["feasible"] is True and doc["stats"]["method"] == "price-and-branch"
+    assert doc["objectives"]["weighted"] == pytest.approx(doc["objective"], rel=1e-6)
+    # each bound is at most every decision's objective
+    assert doc["bound"] <= milp["objective"] + 1e-6 and milp["bound"] <= doc["objective"] + 1e-6
+    result = run(*args, "price-and-branch")
+    assert result.exit_code == EXIT_INVALID
+    assert "--weights" in result.stderr and "latency" in result.stderr
+    result = run("solve", "gentzen-star4", "--method", "price-and-branch")
+    assert result.exit_code == EXIT_INVALID
+    assert "only for --model placement, not mmv" in result.stderr
+    result = run(*args, "price-and-branch", "--objective", "throughput")
+    assert result.exit_code != 0 and "maximized" in result.stderr
+
+
 def test_placement_bound_with_service_cuts() -> None:
     result = run(
         "bound",

@@ -320,8 +320,9 @@ _SOLVE_PARAMS = {
     "method": Param(
         "milp",
         (str,),
-        ("milp", "decomposition"),
-        doc="decomposition: column generation (mmv) or fix-and-optimize (placement)",
+        ("milp", "decomposition", "price-and-branch"),
+        doc="decomposition: column generation (mmv) or fix-and-optimize (placement); "
+        "price-and-branch: column generation over the services (placement)",
     ),
 }
 
@@ -350,6 +351,9 @@ def run_solve(instance: Instance, params: dict[str, Any], seed: int | None) -> d
             f"method: decomposition is for model mmv without constraints or for placement, "
             f"not model {model!r}" + (" with constraints" if model == "mmv" else "")
         )
+    priced = params["method"] == "price-and-branch"
+    if priced and model != "placement":
+        raise EdgeboundError(f"method: price-and-branch is for model placement, not {model!r}")
     if decomposed and model == "mmv":
         from edgebound.models.mmv_decomposition import solve_decomposed
 
@@ -365,6 +369,10 @@ def run_solve(instance: Instance, params: dict[str, Any], seed: int | None) -> d
             from edgebound.models import placement_decompose
 
             res = placement_decompose.solve(built, **limits)
+        elif priced:
+            from edgebound.models import placement_decompose
+
+            res = placement_decompose.price_and_branch(built, **limits)
         else:
             res = solve(built, **limits)
     doc = res.to_dict()

@@ -41,6 +41,7 @@ class _Model(enum.StrEnum):
 class _Method(enum.StrEnum):
     milp = "milp"
     decomposition = "decomposition"
+    price_and_branch = "price-and-branch"
 
 
 class _Objective(enum.StrEnum):
@@ -246,8 +247,9 @@ def _solve(
         typer.Option(
             "--method",
             help="milp: the Pyomo model; decomposition: column generation (large mmv) or "
-            "fix-and-optimize with a certified bound (large placement); 60 s unless "
-            "--time-limit.",
+            "fix-and-optimize with a certified bound (large placement); price-and-branch "
+            "(placement): column generation over the services, then the best combination "
+            "of their columns; 60 s unless --time-limit.",
         ),
     ] = _Method.milp,
     time_limit: TimeOption = None,
@@ -307,6 +309,23 @@ def _solve(
                 mip_gap=gap,
                 threads=threads,
                 service_cuts=service_cuts,
+            )
+        elif method is _Method.price_and_branch:
+            from edgebound.models import placement_decompose
+
+            if model is not _Model.placement:
+                raise _ArgumentError(
+                    f"--method price-and-branch: only for --model placement, not {model.value}"
+                )
+            built = _build(inst, model, objective.value, w, cons, steps)
+            if built.refine is not None:
+                raise _ArgumentError(
+                    "--method price-and-branch: takes no mean latency; give --weights without "
+                    "latency (e.g. energy=20,cost=1,dropped=1000,migrations=0.5) or another "
+                    "--objective"
+                )
+            res = placement_decompose.price_and_branch(
+                built, time_limit=time_limit or 60.0, mip_gap=gap, threads=threads or 2
             )
         elif method is _Method.decomposition:
             from edgebound.models.mmv_decomposition import solve_decomposed

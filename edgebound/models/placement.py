@@ -98,7 +98,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from edgebound.errors import SolverError
-from edgebound.evaluate.placement import _data, evaluate_placement
+from edgebound.evaluate.placement import _data, evaluate_placement, parse_placement_decision
 from edgebound.instances import Instance
 from edgebound.models._placement_core import (
     _add_latency,
@@ -112,7 +112,7 @@ from edgebound.models._placement_core import (
     _with_rates,
     rate_limits,
 )
-from edgebound.models._placement_start import greedy_start, start_values
+from edgebound.models._placement_start import GreedyStart, greedy_start, start_values
 from edgebound.solvers.base import BuiltModel, model_size
 from edgebound.solvers.highs import lp_relaxation
 
@@ -179,7 +179,7 @@ def build(
     rates: Sequence[float] | np.ndarray | None = None,
     serve_all: bool | None = None,
     far_routes: bool = True,
-    start: Literal["greedy"] | None = "greedy",
+    start: Literal["greedy"] | Mapping[str, Any] | None = "greedy",
 ) -> BuiltModel:
     """Build the static placement MILP of an instance.
 
@@ -214,8 +214,11 @@ def build(
         (default) keeps ``state.placement``, routes each demand to the nearest replicas
         with room and adds replicas where they cost least per request (see
         ``edgebound.models._placement_start``); it satisfies every row of the model, or
-        is not given. ``None``: no start. Without latency only (the latency model's cut
-        variables have no start values).
+        is not given. ``None``: no start. A decision in plain form (as
+        :func:`edgebound.evaluate.evaluate` takes it, e.g. an earlier result's
+        ``decision``): that decision, e.g. to continue from a decision found by another
+        method. Without latency only (the latency model's cut variables have no start
+        values).
 
     Returns
     -------
@@ -361,8 +364,17 @@ def build(
                 values[m.mig[s_, n_]] = max(0.0, float(g.x[s_, n_] - d.x_prev[s_, n_]))
             return values
 
+    elif isinstance(start, Mapping):
+        given = _given_start(inst, st, per, start, uses_latency)
+
+        def start_fn() -> Any:
+            values = start_values(m, st, per, given)
+            for s_, n_ in m.mig:
+                values[m.mig[s_, n_]] = max(0.0, float(given.x[s_, n_] - d.x_prev[s_, n_]))
+            return values
+
     elif start not in ("greedy", None):
-        raise SolverError(f"start: {start!r} must be 'greedy' or None")
+        raise SolverError(f"start: {start!r} must be 'greedy', None or a decision")
 
     stats = {
         **model_size(m),
@@ -386,6 +398,41 @@ def build(
         evaluate=evaluate,
         refine=refine,
         start=start_fn,
+    )
+
+
+def _given_start(
+    inst: Instance, st: Any, per: Any, decision: Mapping[str, Any], uses_latency: bool
+) -> GreedyStart:
+    """A decision in plain form as a start of the model: checked by the evaluator's parser,
+    then against what the model can represent (counts within each queue's steps, routes
+    the model has)."""
+    if uses_latency:
+        raise SolverError(
+            "start: a decision as the start is for models without mean latency (the latency "
+            "cuts' variables have no start values)"
+        )
+    dec = parse_placement_decision(inst, decision)
+    d = st.d
+    for s, n in zip(*np.nonzero(dec.replicas), strict=True):
+        q = st.queues.get((int(s), int(n)))
+        cmax = 0 if q is None else q.cmax
+        if dec.replicas[s, n] > cmax:
+            raise SolverError(
+                f"start: replicas.{d.services[s]}.{d.nodes[n]} = {int(dec.replicas[s, n])}, "
+                f"but the model counts at most {cmax} there (more serve nothing more, or "
+                "none fit or may run there)"
+            )
+    routes = set(per.routes)
+    for s, i, n in zip(*np.nonzero(dec.routing > 0), strict=True):
+        if (int(s), int(i), int(n)) not in routes:
+            raise SolverError(
+                f"start: routing.{d.services[s]}.{d.origins[i]}.{d.nodes[n]} = "
+                f"{float(dec.routing[s, i, n]):g} req/s on a route the model does not have "
+                "(beyond the SLO, residency or capacity)"
+            )
+    return GreedyStart(
+        x=dec.replicas.astype(float), r=np.asarray(dec.routing, dtype=float), on=dec.nodes_on
     )
 
 

@@ -183,21 +183,10 @@ def service_cuts(
         raise SolverError(f"threads: {threads!r} must be a whole number >= 1")
     _check_cuttable(built)
     t0 = time.perf_counter()
-    opt = Highs()
-    opt.config.solver_options = {}
-    start = _start_vector(opt, built)
-    if start is None:
-        raise SolverError("service cuts need the model's MIP start (start='greedy')")
-    h: highspy.Highs = opt._solver_model
-    col_of: dict[int, int] = opt._pyomo_var_to_solver_var_map
-    columns: list[Any] = [None] * h.getNumCol()
-    for v in built.pyomo.component_data_objects(ctype=_var_type()):
-        j = col_of.get(id(v))
-        if j is not None:
-            columns[j] = v
+    h, col_of, columns, start = _handover(built, "service cuts")
     deadline = t0 + time_limit
     dw = _ServiceDW(h.getLp(), service_columns(built, col_of), max_columns)
-    out = dw.run(np.nan_to_num(start, nan=0.0), deadline, threads, progress)
+    out = dw.run(start, deadline, threads, progress)
     return ServiceCuts(
         rows=out.rows,
         columns=columns,
@@ -209,6 +198,26 @@ def service_cuts(
         seconds=time.perf_counter() - t0,
         history=out.history,
     )
+
+
+def _handover(
+    built: BuiltModel, what: str
+) -> tuple[highspy.Highs, dict[int, int], list[Any], np.ndarray]:
+    """The model handed to HiGHS: the HiGHS model, Pyomo variable id -> column, the Pyomo
+    variable of each column, and the MIP start as a column vector."""
+    opt = Highs()
+    opt.config.solver_options = {}
+    start = _start_vector(opt, built)
+    if start is None:
+        raise SolverError(f"{what}: the model has no MIP start (build it with start='greedy')")
+    h: highspy.Highs = opt._solver_model
+    col_of: dict[int, int] = opt._pyomo_var_to_solver_var_map
+    columns: list[Any] = [None] * h.getNumCol()
+    for v in built.pyomo.component_data_objects(ctype=_var_type()):
+        j = col_of.get(id(v))
+        if j is not None:
+            columns[j] = v
+    return h, col_of, columns, np.nan_to_num(start, nan=0.0)
 
 
 def _check_cuttable(built: BuiltModel) -> None:
@@ -259,6 +268,8 @@ class _Outcome:
     iterations: int
     converged: bool
     history: list[tuple[float, float, float]]
+    master_model: highspy.Highs | None = None
+    patterns: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
 class _ServiceDW:
@@ -366,6 +377,10 @@ class _ServiceDW:
             idx = np.concatenate([nz, [nm + slot[s]]]).astype(np.int32)
             val = np.concatenate([a[nz], [1.0]])
             master.addCol(float(self.c[cols] @ xs), 0.0, _INF, len(idx), idx, val)
+            patterns.append((s, xs))
+
+        # the block and values of each master column after the first len(self.mcols)
+        patterns: list[tuple[int, np.ndarray]] = []
 
         for s in self.priced:
             add_column(s, start[self.sub[s][0]])
@@ -462,7 +477,7 @@ class _ServiceDW:
             except KeyboardInterrupt:
                 pass  # interrupted: the cuts of the best duals so far are kept
 
-        return _Outcome(best_rows, best, mval, it, converged, history)
+        return _Outcome(best_rows, best, mval, it, converged, history, master, patterns)
 
     def _margin(self, red: np.ndarray, cols: np.ndarray, zb: float) -> float:
         """What the solvers' tolerances may take off a pricing bound: 1e-6 of it, plus

@@ -214,3 +214,17 @@ def test_solve_by_decomposition() -> None:
     assert rec["model"] == "mmv" and rec["bound"] <= rec["objective"] + 1e-9
     with pytest.raises(EdgeboundError, match="mmv-schedule"):
         _run("solve", {"method": "decomposition", "model": "mmv-schedule"}, None)
+
+
+def test_solve_by_price_and_branch() -> None:
+    weights = {"energy": 20.0, "cost": 1.0, "dropped": 1000.0, "migrations": 0.5}
+    params = {"method": "price-and-branch", "objective": "weighted", "weights": weights}
+    rec = _run(
+        "solve", params | {"time_limit": 20.0, "mip_gap": 0.01}, None, "continuum-3edge-2cloud"
+    )
+    assert rec["feasible"] is True and rec["bound"] <= rec["objective"] + 1e-9
+    assert rec["objectives"]["weighted"] == pytest.approx(rec["objective"], rel=1e-6)
+    assert rec["stats"]["method"] == "price-and-branch"
+    assert not [k for k in rec["stats"] if k.endswith("_s")]
+    with pytest.raises(EdgeboundError, match="price-and-branch is for model placement, not 'mmv'"):
+        _run("solve", {"method": "price-and-branch"}, None)

@@ -13,7 +13,7 @@ import pyomo.environ as pyo
 import pytest
 from test_placement import WEIGHTS, brute_force, tiny
 
-from edgebound.errors import SolverError
+from edgebound.errors import DecisionError, SolverError
 from edgebound.instances.generators import generate
 from edgebound.models import placement, placement_decompose
 from edgebound.solvers import BuiltModel, solve
@@ -113,6 +113,33 @@ def test_start_option() -> None:
     assert "mip_start" not in plain.stats
     assert res.optimal and plain.optimal
     assert res.objective == pytest.approx(plain.objective, rel=1e-5)
+
+
+def test_a_decision_as_the_start() -> None:
+    inst = generate("continuum-random", "small", seed=1)
+    first = placement_decompose.solve(
+        placement.build(inst, weights=WEIGHTS), time_limit=5, parallel=False
+    )
+    built = placement.build(inst, weights=WEIGHTS, start=first.decision)
+    assert _load_start(built)
+    assert _check_start(built) == pytest.approx(first.objective, rel=1e-6)
+    res = solve(built, mip_gap=1e-6)
+    assert res.stats.get("mip_start") is True and res.optimal
+    assert res.objective <= first.objective + 1e-6
+    again = placement_decompose.solve(
+        placement.build(inst, weights=WEIGHTS, start=first.decision), time_limit=5
+    )
+    assert again.stats["start_objective"] == pytest.approx(first.objective, rel=1e-6)
+    assert again.objective <= first.objective + 1e-6
+    svc = inst.service_names[0]
+    node = inst.node_names[0]
+    over = {**first.decision, "replicas": {**first.decision["replicas"], svc: {node: 99}}}
+    with pytest.raises(SolverError, match=rf"start: replicas\.{svc}\.{node} = 99, but"):
+        placement.build(inst, weights=WEIGHTS, start=over)
+    with pytest.raises(DecisionError, match="no-such-node"):
+        placement.build(inst, weights=WEIGHTS, start={"replicas": {svc: {"no-such-node": 1}}})
+    with pytest.raises(SolverError, match="mean latency"):
+        placement.build(inst, "latency", start=first.decision)
 
 
 def test_node_groups_cover_every_node() -> None:
