@@ -98,6 +98,17 @@ GapOption = Annotated[
 ]
 
 
+def _without_latency(built: Any, method: str) -> Any:
+    """The built placement model, refused when it has mean latency (latency cuts), which
+    fix-and-optimize and price-and-branch do not take."""
+    if built.refine is not None:
+        raise _ArgumentError(
+            f"--method {method}: takes no mean latency; give --weights without latency (e.g. "
+            "energy=20,cost=1,dropped=1000,migrations=0.5) or another --objective"
+        )
+    return built
+
+
 def _build(
     inst: Instance,
     model: _Model,
@@ -296,13 +307,9 @@ def _solve(
         if method is _Method.decomposition and model is _Model.placement:
             from edgebound.models import placement_decompose
 
-            built = _build(inst, model, objective.value, w, cons, steps)
-            if built.refine is not None:
-                raise _ArgumentError(
-                    "--method decomposition: fix-and-optimize takes no mean latency; give "
-                    "--weights without latency (e.g. energy=20,cost=1,dropped=1000,"
-                    "migrations=0.5) or another --objective"
-                )
+            built = _without_latency(
+                _build(inst, model, objective.value, w, cons, steps), "decomposition"
+            )
             res = placement_decompose.solve(
                 built,
                 time_limit=time_limit or 60.0,
@@ -317,13 +324,9 @@ def _solve(
                 raise _ArgumentError(
                     f"--method price-and-branch: only for --model placement, not {model.value}"
                 )
-            built = _build(inst, model, objective.value, w, cons, steps)
-            if built.refine is not None:
-                raise _ArgumentError(
-                    "--method price-and-branch: takes no mean latency; give --weights without "
-                    "latency (e.g. energy=20,cost=1,dropped=1000,migrations=0.5) or another "
-                    "--objective"
-                )
+            built = _without_latency(
+                _build(inst, model, objective.value, w, cons, steps), "price-and-branch"
+            )
             res = placement_decompose.price_and_branch(
                 built, time_limit=time_limit or 60.0, mip_gap=gap, threads=threads or 2
             )
