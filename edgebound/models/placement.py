@@ -429,7 +429,7 @@ def _given_start(
             raise SolverError(
                 f"start: routing.{d.services[s]}.{d.origins[i]}.{d.nodes[n]} = "
                 f"{float(dec.routing[s, i, n]):g} req/s on a route the model does not have "
-                "(beyond the SLO, residency or capacity)"
+                "(the SLO, residency, capacity or far_routes=False leave it out)"
             )
     return GreedyStart(
         x=dec.replicas.astype(float), r=np.asarray(dec.routing, dtype=float), on=dec.nodes_on

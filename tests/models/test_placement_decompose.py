@@ -14,6 +14,7 @@ import pytest
 from test_placement import WEIGHTS, brute_force, tiny
 
 from edgebound.errors import DecisionError, SolverError
+from edgebound.evaluate.placement import _data, placement_origins
 from edgebound.instances.generators import generate
 from edgebound.models import placement, placement_decompose
 from edgebound.solvers import BuiltModel, solve
@@ -136,6 +137,20 @@ def test_a_decision_as_the_start() -> None:
     over = {**first.decision, "replicas": {**first.decision["replicas"], svc: {node: 99}}}
     with pytest.raises(SolverError, match=rf"start: replicas\.{svc}\.{node} = 99, but"):
         placement.build(inst, weights=WEIGHTS, start=over)
+    names = (inst.service_names, placement_origins(inst), inst.node_names)
+    lam = _data(inst).lam
+    have = set(built.pyomo.r)
+    s, i, n = next(
+        (s, i, n)
+        for s in range(len(names[0]))
+        for i in range(len(names[1]))
+        for n in range(len(names[2]))
+        if lam[s, i] > 0 and (s, i, n) not in have
+    )
+    rate = float(lam[s, i]) / 2
+    off = {**first.decision, "routing": {names[0][s]: {names[1][i]: {names[2][n]: rate}}}}
+    with pytest.raises(SolverError, match="a route the model does not have"):
+        placement.build(inst, weights=WEIGHTS, start=off)
     with pytest.raises(DecisionError, match="no-such-node"):
         placement.build(inst, weights=WEIGHTS, start={"replicas": {svc: {"no-such-node": 1}}})
     with pytest.raises(SolverError, match="mean latency"):
