@@ -183,22 +183,21 @@ def test_placement_schedule_bound_and_solve() -> None:
     assert "--steps" in result.stderr
 
 
+# the placement methods' runs: the bundled continuum instance, weights without latency
+_PLACEMENT = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
+_NO_LATENCY = ("--weights", "energy=20,cost=1,dropped=1000,migrations=0.5", "--gap", "0.01")
+
+
 def test_placement_fix_and_optimize_from_the_command_line() -> None:
-    weights = "energy=20,cost=1,dropped=1000,migrations=0.5"
-    args = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
-    limits = ("--weights", weights, "--time-limit", "20", "--gap", "0.01", "--json")
-    doc = json.loads(run(*args, "decomposition", *limits).stdout)
+    limits = (*_NO_LATENCY, "--time-limit", "20", "--json")
+    doc = json.loads(run(*_PLACEMENT, "decomposition", *limits).stdout)
     assert doc["feasible"] is True
     assert doc["objectives"]["weighted"] == pytest.approx(doc["objective"], rel=1e-6)
     assert doc["bound"] <= doc["objective"] + 1e-9
     assert any("fix-and-optimize" in note for note in doc["notes"])
-    cut = json.loads(run(*args, "decomposition", "--service-cuts", *limits).stdout)
+    cut = json.loads(run(*_PLACEMENT, "decomposition", "--service-cuts", *limits).stdout)
     assert cut["stats"]["service_cuts"] > 0
     assert cut["bound"] <= doc["objective"] + 1e-6 and doc["bound"] <= cut["objective"] + 1e-6
-    # the instance's own weights include mean latency, which fix-and-optimize does not take
-    result = run(*args, "decomposition")
-    assert result.exit_code == EXIT_INVALID
-    assert "--weights" in result.stderr and "latency" in result.stderr
     result = run("solve", "gentzen-star4", "--model", "mmv-schedule", "--method", "decomposition")
     assert result.exit_code == EXIT_INVALID
     assert "mmv-schedule" in result.stderr
@@ -207,23 +206,26 @@ def test_placement_fix_and_optimize_from_the_command_line() -> None:
     assert "--method milp" in result.stderr
 
 
+@pytest.mark.parametrize("method", ["decomposition", "price-and-branch"])
+def test_placement_methods_refuse_mean_latency(method: str) -> None:
+    # the instance's own weights include mean latency, which neither method takes
+    result = run(*_PLACEMENT, method)
+    assert result.exit_code == EXIT_INVALID
+    assert "--weights" in result.stderr and "latency" in result.stderr
+
+
 def test_placement_price_and_branch_from_the_command_line() -> None:
-    weights = "energy=20,cost=1,dropped=1000,migrations=0.5"
-    args = ("solve", "continuum-3edge-2cloud", "--model", "placement", "--method")
-    limits = ("--weights", weights, "--time-limit", "30", "--gap", "0.01", "--json")
-    doc = json.loads(run(*args, "price-and-branch", *limits).stdout)
-    milp = json.loads(run(*args, "milp", *limits).stdout)
+    limits = (*_NO_LATENCY, "--time-limit", "30", "--json")
+    doc = json.loads(run(*_PLACEMENT, "price-and-branch", *limits).stdout)
+    milp = json.loads(run(*_PLACEMENT, "milp", *limits).stdout)
     assert doc["feasible"] is True and doc["stats"]["method"] == "price-and-branch"
     assert doc["objectives"]["weighted"] == pytest.approx(doc["objective"], rel=1e-6)
     # each bound is at most every decision's objective
     assert doc["bound"] <= milp["objective"] + 1e-6 and milp["bound"] <= doc["objective"] + 1e-6
-    result = run(*args, "price-and-branch")
-    assert result.exit_code == EXIT_INVALID
-    assert "--weights" in result.stderr and "latency" in result.stderr
     result = run("solve", "gentzen-star4", "--method", "price-and-branch")
     assert result.exit_code == EXIT_INVALID
     assert "only for --model placement, not mmv" in result.stderr
-    result = run(*args, "price-and-branch", "--objective", "throughput")
+    result = run(*_PLACEMENT, "price-and-branch", "--objective", "throughput")
     assert result.exit_code != 0 and "maximized" in result.stderr
 
 

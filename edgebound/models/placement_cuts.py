@@ -179,8 +179,7 @@ def service_cuts(
     _check_time_limit(time_limit)
     if isinstance(max_columns, bool) or not isinstance(max_columns, int) or max_columns < 1:
         raise SolverError(f"max_columns: {max_columns!r} must be a whole number >= 1")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SolverError(f"threads: {threads!r} must be a whole number >= 1")
+    _check_threads(threads)
     _check_cuttable(built)
     t0 = time.perf_counter()
     h, col_of, columns, start = _handover(built, "service cuts")
@@ -218,6 +217,11 @@ def _handover(
         if j is not None:
             columns[j] = v
     return h, col_of, columns, np.nan_to_num(start, nan=0.0)
+
+
+def _check_threads(threads: int) -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SolverError(f"threads: {threads!r} must be a whole number >= 1")
 
 
 def _check_cuttable(built: BuiltModel) -> None:

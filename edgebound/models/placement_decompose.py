@@ -64,6 +64,7 @@ from edgebound.errors import SolverError
 from edgebound.models.placement_cuts import (
     _MAX_COLUMNS,
     _check_cuttable,
+    _check_threads,
     _handover,
     _Outcome,
     _ServiceDW,
@@ -72,7 +73,13 @@ from edgebound.models.placement_cuts import (
     service_columns,
 )
 from edgebound.solvers.base import BuiltModel
-from edgebound.solvers.highs import _check_time_limit, _configure, _start_vector, _version
+from edgebound.solvers.highs import (
+    _check_mip_gap,
+    _check_time_limit,
+    _configure,
+    _start_vector,
+    _version,
+)
 from edgebound.solvers.result import SolveResult, Termination, relative_gap
 
 __all__ = ["node_groups", "price_and_branch", "relaxation_run", "solve"]
@@ -539,10 +546,8 @@ def price_and_branch(
     True
     """
     _check_time_limit(time_limit)
-    if not 0 <= mip_gap < 1:
-        raise SolverError(f"mip_gap: {mip_gap!r} must be in [0, 1)")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SolverError(f"threads: {threads!r} must be a whole number >= 1")
+    _check_mip_gap(mip_gap)
+    _check_threads(threads)
     if not 0 < pricing_share < 1:
         raise SolverError(f"pricing_share: {pricing_share!r} must be in (0, 1)")
     _check_cuttable(built)

@@ -48,6 +48,11 @@ def _check_time_limit(time_limit: float | None) -> None:
         raise SolverError(f"time_limit: {time_limit!r} must be a positive number of seconds")
 
 
+def _check_mip_gap(mip_gap: float) -> None:
+    if not 0 <= mip_gap < 1:
+        raise SolverError(f"mip_gap: {mip_gap!r} must be in [0, 1)")
+
+
 def _configure(h: highspy.Highs, mip_gap: float, threads: int | None, verbose: bool) -> None:
     """Give a highspy model the options of :func:`solve` (see :func:`_options`)."""
     for key, value in _options(mip_gap, threads, verbose).items():
@@ -130,8 +135,7 @@ def solve(
     ('optimal', True)
     """
     _check_time_limit(time_limit)
-    if not 0 <= mip_gap < 1:
-        raise SolverError(f"mip_gap: {mip_gap!r} must be in [0, 1)")
+    _check_mip_gap(mip_gap)
     t_start = time.perf_counter()
     rounds = 0
     oa_tol = max(mip_gap / 10.0, 1e-9)

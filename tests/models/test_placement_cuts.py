@@ -17,19 +17,29 @@ from edgebound.errors import SolverError
 from edgebound.instances.generators import generate
 from edgebound.models import placement, placement_decompose
 from edgebound.models.placement_cuts import service_cuts
-from edgebound.solvers import lp_relaxation, solve
+from edgebound.solvers import BuiltModel, lp_relaxation, solve
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
-def test_bound_and_cuts_against_brute_force(seed: int) -> None:
+def _tiny_with_start(seed: int) -> tuple[BuiltModel, float] | None:
+    """A random tiny instance's model with its greedy start and its brute-force optimum
+    (serving all demand); None when the model or the start does not exist."""
     inst = tiny(seed)
     want = brute_force(inst, "weighted", serve_all=True)
     try:
         built = placement.build(inst)
     except SolverError:
-        return
+        return None
     if math.isinf(want) or built.start is None or built.start() is None:
+        return None
+    return built, want
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
+def test_bound_and_cuts_against_brute_force(seed: int) -> None:
+    case = _tiny_with_start(seed)
+    if case is None:
         return
+    built, want = case
     cuts = service_cuts(built, time_limit=20)
     assert cuts.converged
     assert cuts.bound is not None and cuts.bound <= want + 1e-6 * max(1.0, abs(want))
@@ -144,14 +154,10 @@ def test_service_cuts_are_refused_where_they_do_not_apply() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
 def test_price_and_branch_against_brute_force(seed: int) -> None:
-    inst = tiny(seed)
-    want = brute_force(inst, "weighted", serve_all=True)
-    try:
-        built = placement.build(inst)
-    except SolverError:
+    case = _tiny_with_start(seed)
+    if case is None:
         return
-    if math.isinf(want) or built.start is None or built.start() is None:
-        return
+    built, want = case
     res = placement_decompose.price_and_branch(built, time_limit=20, mip_gap=1e-6)
     assert res.evaluation.feasible
     assert res.objective == pytest.approx(res.evaluation.objectives["weighted"], rel=1e-9)
